@@ -1,0 +1,1 @@
+"""Great Expectations suites, one per stage boundary, and the runner that applies them."""

@@ -1,0 +1,22 @@
+"""Check columns that need a join (referential integrity), added before a suite runs."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+
+def exchanges_frame(exchanges: pa.Table, messages: pa.Table) -> pa.Table:
+    """Exchanges plus the roles of the messages they point at and whether both exist."""
+    con = duckdb.connect(":memory:")
+    con.register("ex", exchanges)
+    con.register("msg", messages.select(["message_id", "role"]))
+    return con.sql(
+        """
+        SELECT ex.*, um.role AS user_role, am.role AS assistant_role,
+               (um.message_id IS NOT NULL AND am.message_id IS NOT NULL) AS messages_found
+        FROM ex
+        LEFT JOIN msg um ON um.message_id = ex.user_message_id
+        LEFT JOIN msg am ON am.message_id = ex.assistant_message_id
+        """
+    ).to_arrow_table()

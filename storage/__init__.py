@@ -1,0 +1,1 @@
+"""The warehouse: home layout, schemas, atomic Parquet writes, DuckDB catalog, ids, lineage, registry."""

@@ -1,0 +1,56 @@
+"""The layout of $SLOWWAVE_HOME: where every kind of file lives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = Path("~/.slowwave")
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths under one slowwave home directory."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | os.PathLike | None = None) -> "Home":
+        """The home from --home, else $SLOWWAVE_HOME, else ~/.slowwave."""
+        raw = explicit or os.environ.get("SLOWWAVE_HOME") or DEFAULT_HOME
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def adapters(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def runs(self) -> Path:
+        """Per-run files that are not tables: loss curves, plots, reports."""
+        return self.root / "runs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def catalog_file(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    def table_dir(self, table: str) -> Path:
+        return self.warehouse / table
+
+    def ensure(self) -> "Home":
+        """Create the top-level folders (idempotent) and return self."""
+        for p in (self.warehouse, self.models, self.adapters, self.runs):
+            p.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,142 @@
+"""Model versions: immutable folders `models/vNNNN/` with a manifest, and an atomic `current` pointer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from storage.atomic import atomic_dir, write_text_atomic
+from storage.errors import IntegrityError, ModelError
+from storage.home import Home
+from storage.ids import sha256_bytes, sha256_file
+from storage.runs import utcnow
+from storage.warehouse import write_table
+
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+_VERSION = re.compile(r"^v\d{4}$")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registered model version."""
+
+    name: str
+    path: Path
+    manifest: dict
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file below `folder` except the manifest, by relative path."""
+    return {
+        str(p.relative_to(folder)): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def verify_folder(folder: Path) -> dict:
+    """Check every file against the manifest's sha256; return the manifest or raise IntegrityError."""
+    mpath = folder / MANIFEST
+    if not mpath.exists():
+        raise IntegrityError(f"{folder}: no {MANIFEST}; refusing to use an unverifiable folder")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except ValueError as exc:
+        raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc})") from None
+    expected: dict[str, str] = manifest.get("files", {})
+    problems = []
+    for rel, digest in expected.items():
+        p = folder / rel
+        if not p.is_file():
+            problems.append(f"{rel} is missing")
+        elif sha256_file(p) != digest:
+            problems.append(f"{rel} sha256 differs from the manifest (tampered or truncated)")
+    extra = sorted(set(file_hashes(folder)) - set(expected)) if not problems else []
+    problems += [f"{rel} is not in the manifest" for rel in extra]
+    if problems:
+        raise IntegrityError(f"{folder}: " + "; ".join(problems))
+    return manifest
+
+
+def versions(home: Home) -> list[Version]:
+    """Every registered version, oldest first (manifests read, not verified)."""
+    if not home.models.exists():
+        return []
+    out = []
+    for p in sorted(home.models.iterdir()):
+        if p.is_dir() and _VERSION.match(p.name) and (p / MANIFEST).exists():
+            out.append(Version(p.name, p, json.loads((p / MANIFEST).read_text())))
+    return out
+
+
+def next_version_name(home: Home) -> str:
+    """The next free vNNNN."""
+    existing = [int(v.name[1:]) for v in versions(home)]
+    return f"v{(max(existing) + 1) if existing else 0:04d}"
+
+
+def register(home: Home, source: Path, *, run_id: str, parent: str | None, adapter_id: str | None,
+             base: str, extra: dict | None = None, link: bool = False) -> Version:
+    """Copy (or hard-link) a model folder into a new immutable version with a manifest."""
+    name = next_version_name(home)
+    final = home.models / name
+    with atomic_dir(final) as tmp:
+        for p in sorted(source.rglob("*")):
+            if not p.is_file() or p.name == MANIFEST:
+                continue
+            dest = tmp / p.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if link:
+                try:
+                    os.link(p, dest)
+                    continue
+                except OSError:
+                    pass  # another filesystem: fall through to a copy
+            shutil.copy2(p, dest)
+        manifest = {"version": name, "parent": parent, "adapter_id": adapter_id, "base": base,
+                    "created_at": utcnow().isoformat(), "files": file_hashes(tmp), **(extra or {})}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    version = Version(name, final, manifest)
+    write_table(home, "model_versions", run_id, pa.Table.from_pylist([{
+        "version": name, "parent": parent, "adapter_id": adapter_id, "base": base,
+        "created_at": utcnow(), "manifest_sha256": manifest_sha256(version),
+        "metrics_json": json.dumps((extra or {}).get("gate"), default=str),
+    }]))
+    return version
+
+
+def get(home: Home, name: str) -> Version:
+    """A version by name, or ModelError listing the known ones."""
+    path = home.models / name
+    if not _VERSION.match(name) or not (path / MANIFEST).exists():
+        known = ", ".join(v.name for v in versions(home)) or "none"
+        raise ModelError(f"no model version {name!r} in {home.models}; known: {known}")
+    return Version(name, path, json.loads((path / MANIFEST).read_text()))
+
+
+def current_name(home: Home) -> str | None:
+    """The version `current` points at, or None before the first model exists."""
+    p = home.models / CURRENT
+    return p.read_text().strip() if p.exists() else None
+
+
+def set_current(home: Home, name: str, *, run_id: str, action: str, reason: str) -> None:
+    """Switch `current` atomically (readers see the old or the new name, never a partial one)."""
+    get(home, name)
+    previous = current_name(home)
+    write_text_atomic(home.models / CURRENT, name + "\n")
+    write_table(home, "model_events", run_id, pa.Table.from_pylist([{
+        "at": utcnow(), "action": action, "from_version": previous, "to_version": name, "reason": reason,
+    }]))
+
+
+def manifest_sha256(version: Version) -> str:
+    """sha256 of a version's manifest file."""
+    return sha256_bytes((version.path / MANIFEST).read_bytes())

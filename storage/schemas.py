@@ -1,0 +1,187 @@
+"""The Arrow schema of every warehouse table, in one place; a table's name is its folder and view."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+STR = pa.string()
+STRS = pa.list_(pa.string())
+
+
+def _schema(*fields: tuple) -> pa.Schema:
+    return pa.schema([pa.field(name, typ, nullable=nullable) for name, typ, nullable in fields])
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # One row per sleep-cycle or ingest run.
+    "runs": _schema(
+        ("run_id", STR, False),
+        ("kind", STR, False),  # ingest | sleep | eval
+        ("flow_run_id", STR, True),
+        ("started_at", TS, False),
+        ("finished_at", TS, True),
+        ("status", STR, False),  # completed | failed | nothing-to-do
+        ("depth", STR, True),
+        ("input_files", STRS, False),
+        ("input_sha256", STRS, False),
+        ("summary_json", STR, True),
+    ),
+    # Stage 0: every logged message, traced to file + line.
+    "messages": _schema(
+        ("message_id", STR, False),
+        ("run_id", STR, False),
+        ("source_file", STR, False),
+        ("file_sha256", STR, False),
+        ("line_no", pa.int32(), False),
+        ("session_id", STR, False),
+        ("turn", pa.int64(), False),
+        ("role", STR, False),
+        ("timestamp", TS, False),
+        ("content", STR, False),
+    ),
+    # Stage 0: a user message and the assistant message of the same turn.
+    "exchanges": _schema(
+        ("exchange_id", STR, False),
+        ("run_id", STR, False),
+        ("session_id", STR, False),
+        ("turn", pa.int64(), False),
+        ("timestamp", TS, False),
+        ("user_text", STR, False),
+        ("assistant_text", STR, False),
+        ("user_message_id", STR, False),
+        ("assistant_message_id", STR, False),
+        ("source_file", STR, False),
+        ("file_sha256", STR, False),
+        ("user_line", pa.int32(), False),
+        ("assistant_line", pa.int32(), False),
+    ),
+    # Stage 0: every line that could not be used, with why, and its raw bytes.
+    "quarantine": _schema(
+        ("run_id", STR, False),
+        ("source_file", STR, False),
+        ("file_sha256", STR, False),
+        ("line_no", pa.int32(), False),  # 0 = the file as a whole (e.g. empty file)
+        ("reason", STR, False),
+        ("detail", STR, False),
+        ("raw", pa.binary(), False),
+    ),
+    # Every file ever ingested (idempotence: the same sha256 is never read twice).
+    "ingested_files": _schema(
+        ("file_sha256", STR, False),
+        ("run_id", STR, False),
+        ("source_file", STR, False),
+        ("size_bytes", pa.int64(), False),
+        ("lines", pa.int64(), False),
+        ("messages", pa.int64(), False),
+        ("exchanges", pa.int64(), False),
+        ("quarantined", pa.int64(), False),
+    ),
+    # Stage 1: every new exchange with its scores and why.
+    "scored_exchanges": _schema(
+        ("exchange_id", STR, False),
+        ("run_id", STR, False),
+        ("novelty", pa.float64(), False),
+        ("importance", pa.float64(), False),
+        ("utility", pa.float64(), False),
+        ("combined", pa.float64(), False),
+        ("retained", pa.bool_(), False),
+        ("rules", STRS, False),
+    ),
+    # Stage 2: candidate question-answer pairs about the user.
+    "candidate_pairs": _schema(
+        ("pair_id", STR, False),
+        ("run_id", STR, False),
+        ("exchange_id", STR, False),  # the first exchange it was found in
+        ("source_exchange_ids", STRS, False),  # every exchange that states it
+        ("method", STR, False),  # template | model | dream
+        ("methods", STRS, False),  # every method that found it
+        ("fact_type", STR, False),
+        ("subject", STR, False),
+        ("value", STR, False),
+        ("question", STR, False),
+        ("answer", STR, False),
+        ("span_start", pa.int32(), True),  # character span in the user message
+        ("span_end", pa.int32(), True),
+        ("fact_key", STR, False),  # fact_type + subject: a later value for the same key supersedes
+        ("superseded_by", STR, True),
+    ),
+    # Stage 3: accepted pairs with their grounding.
+    "pairs": _schema(
+        ("pair_id", STR, False),
+        ("run_id", STR, False),
+        ("exchange_id", STR, False),
+        ("source_exchange_ids", STRS, False),
+        ("method", STR, False),
+        ("methods", STRS, False),
+        ("fact_type", STR, False),
+        ("subject", STR, False),
+        ("value", STR, False),
+        ("question", STR, False),
+        ("answer", STR, False),
+        ("span_start", pa.int32(), True),
+        ("span_end", pa.int32(), True),
+        ("fact_key", STR, False),
+        ("superseded_by", STR, True),
+        ("grounding", pa.float64(), False),
+        ("evidence", STRS, False),
+        ("score", pa.float64(), False),  # curation score: combined × grounding
+    ),
+    # Stage 3: every rejected candidate and why; nothing is deleted.
+    "rejections": _schema(
+        ("pair_id", STR, False),
+        ("run_id", STR, False),
+        ("exchange_id", STR, False),
+        ("method", STR, False),
+        ("fact_type", STR, False),
+        ("question", STR, False),
+        ("answer", STR, False),  # secrets are masked before they land here
+        ("reason", STR, False),  # ungrounded | secret | injection | about-assistant | empty | too-long | assistant-only
+        ("detail", STR, False),
+        ("grounding", pa.float64(), True),
+    ),
+    # Every model version ever registered (the folder's manifest is the truth; this is for queries).
+    "model_versions": _schema(
+        ("version", STR, False),
+        ("run_id", STR, False),
+        ("parent", STR, True),
+        ("adapter_id", STR, True),
+        ("base", STR, False),
+        ("created_at", TS, False),
+        ("manifest_sha256", STR, False),
+        ("metrics_json", STR, True),
+    ),
+    # Every switch of the `current` pointer, with why.
+    "model_events": _schema(
+        ("run_id", STR, False),
+        ("at", TS, False),
+        ("action", STR, False),  # register | promote | rollback
+        ("from_version", STR, True),
+        ("to_version", STR, False),
+        ("reason", STR, False),
+    ),
+    # Every expectation-suite run at a stage boundary.
+    "validations": _schema(
+        ("run_id", STR, False),
+        ("suite", STR, False),
+        ("validated_at", TS, False),
+        ("success", pa.bool_(), False),
+        ("rows", pa.int64(), False),
+        ("evaluated", pa.int64(), False),
+        ("failed", pa.int64(), False),
+        ("failures_json", STR, False),
+    ),
+}
+
+
+def schema_of(table: str) -> pa.Schema:
+    """Return the Arrow schema of a warehouse table, or raise naming the known tables."""
+    try:
+        return SCHEMAS[table]
+    except KeyError:
+        raise KeyError(f"unknown table {table!r}; known: {', '.join(sorted(SCHEMAS))}") from None
+
+
+def empty(table: str) -> pa.Table:
+    """An empty Arrow table with the table's schema."""
+    return schema_of(table).empty_table()

@@ -1,0 +1,1 @@
+"""One module per stage: pure functions over Arrow tables, plus thin Prefect task wrappers in flows/."""
