@@ -140,6 +140,32 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("detail", STR, False),
         ("grounding", pa.float64(), True),
     ),
+    # Stage 4: the replay buffer; each run writes a whole new version (its run_id), old ones are kept.
+    "replay_buffer": _schema(
+        ("pair_id", STR, False),
+        ("run_id", STR, False),  # the buffer version
+        ("fact_key", STR, False),
+        ("question", STR, False),
+        ("answer", STR, False),
+        ("priority", pa.float64(), False),
+        ("replay_count", pa.int64(), False),
+        ("added_run", STR, False),
+        ("last_replayed_run", STR, True),
+        ("status", STR, False),  # active | retired | evicted | superseded
+        ("status_reason", STR, True),
+    ),
+    # Stage 4: what the model practises in this run.
+    "training_examples": _schema(
+        ("example_id", STR, False),
+        ("run_id", STR, False),
+        ("source", STR, False),  # new | replay | dream | anchor
+        ("pair_id", STR, True),
+        ("question", STR, False),
+        ("answer", STR, False),
+        ("phrasing", STR, False),  # which question wording: original | template:<name> | model
+        ("text", STR, False),  # chat-formatted, add_generation_prompt=False
+        ("seed", pa.int64(), False),
+    ),
     # Every model version ever registered (the folder's manifest is the truth; this is for queries).
     "model_versions": _schema(
         ("version", STR, False),

@@ -23,6 +23,8 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     max_message_bytes: int = Field(65536, gt=0, description="A line longer than this many bytes is quarantined as too-large.")
     pattern: str = Field("*.jsonl", description="Glob for session files inside a folder given to ingest.")
+    inbox: list[str] = Field(default_factory=list, description="Folders the sleep flow ingests from, besides "
+                             "$SLOWWAVE_HOME/inbox (e.g. the assistant's conversation log folder).")
 
 
 def _without_run_id(table: str) -> pa.Schema:

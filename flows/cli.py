@@ -1,0 +1,127 @@
+"""The `slowwave` command: parse, load config, call a flow; user errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from storage.errors import SlowwaveError
+from storage.home import Home
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_ingest(args, home: Home) -> int:
+    from flows.config import load_settings
+    from flows.ingest import ingest_paths
+
+    settings = load_settings(home.config_file)
+    report = ingest_paths(home, [Path(p) for p in args.paths], settings.ingest, say=_say)
+    print(report.line())
+    if report.nothing_readable:
+        print("slowwave: error: nothing could be read from the given files (see the quarantine reasons above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sleep(args, home: Home) -> int:
+    from flows.prefect_env import configure
+
+    configure(home)
+    from flows.sleep import sleep_cycle
+
+    result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
+    for stage, numbers in result["stages"].items():
+        print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in numbers.items()))
+    print(f"sleep {result['depth']} {result['run_id']}: {result['status']}")
+    return 0
+
+
+def cmd_model(args, home: Home) -> int:
+    from flows.config import load_settings
+    from storage.ids import new_run_id
+    from tasks.model_pull import ensure_model
+
+    settings = load_settings(home.config_file)
+    version = ensure_model(home, settings.model, new_run_id(), say=_say)
+    print(f"current model: {version.name} ({version.manifest.get('base')}) at {version.path}")
+    return 0
+
+
+def cmd_models(args, home: Home) -> int:
+    from storage import registry
+
+    current = registry.current_name(home)
+    rows = registry.versions(home)
+    if not rows:
+        print(f"no model versions in {home.models} yet (run `slowwave model pull`)")
+        return 0
+    print(f"{'':2}{'version':8} {'parent':8} {'adapter':22} {'created':20} base")
+    for v in rows:
+        m = v.manifest
+        mark = "* " if v.name == current else "  "
+        print(f"{mark}{v.name:8} {m.get('parent') or '-':8} {m.get('adapter_id') or '-':22} "
+              f"{m.get('created_at', '')[:19]:20} {m.get('base')}")
+    return 0
+
+
+def cmd_doctor(args, home: Home) -> int:
+    from flows.doctor import doctor_lines
+
+    for line in doctor_lines(home):
+        print(line)
+    return 0
+
+
+def cmd_demo(args, home: Home) -> int:
+    from flows.demo import demo_home, run_demo
+
+    return run_demo(demo_home(home if args.home_given else None), say=_say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="slowwave", description="Nightly sleep for a local assistant: "
+                                "turn conversation logs into memory in the model's weights.")
+    p.add_argument("--home", help="slowwave home folder (default: $SLOWWAVE_HOME or ~/.slowwave)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("ingest", help="read session logs (*.jsonl files or folders) into the warehouse")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.set_defaults(func=cmd_ingest)
+    s = sub.add_parser("sleep", help="run one sleep cycle as a Prefect flow")
+    s.add_argument("--depth", choices=["light", "deep", "auto"], default="auto")
+    s.set_defaults(func=cmd_sleep)
+    s = sub.add_parser("model", help="manage the base model")
+    s.add_argument("action", choices=["pull"], help="pull: fetch, verify, convert and register the base model")
+    s.set_defaults(func=cmd_model)
+    s = sub.add_parser("models", help="list model versions and which is current")
+    s.set_defaults(func=cmd_models)
+    s = sub.add_parser("doctor", help="check platform, MLX, BLAS speed, model, warehouse and Prefect")
+    s.set_defaults(func=cmd_doctor)
+    s = sub.add_parser("demo", help="run the whole pipeline on the bundled sample conversations")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `slowwave` console command."""
+    args = build_parser().parse_args(argv)
+    args.home_given = bool(args.home or os.environ.get("SLOWWAVE_HOME"))
+    home = Home.resolve(args.home)
+    try:
+        return args.func(args, home)
+    except SlowwaveError as exc:
+        print(f"slowwave: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("slowwave: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

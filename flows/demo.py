@@ -1,0 +1,37 @@
+"""`slowwave demo`: the whole pipeline on the bundled sample conversations, in a separate home."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from storage.home import Home
+
+SAMPLE_SESSIONS = Path(__file__).resolve().parent.parent / "tasks" / "data" / "eval_case" / "sessions"
+
+
+def demo_home(explicit: Home | None) -> Home:
+    """The demo's home: the one given with --home/SLOWWAVE_HOME, else ~/.slowwave-demo (never your real one)."""
+    return explicit if explicit is not None else Home.resolve("~/.slowwave-demo")
+
+
+def run_demo(home: Home, say=print) -> int:
+    """Copy the sample sessions into the home's inbox, run one sleep cycle, print what happened."""
+    from flows.prefect_env import configure
+
+    home.ensure()
+    inbox = home.root / "inbox" / "sample"
+    inbox.mkdir(parents=True, exist_ok=True)
+    files = sorted(SAMPLE_SESSIONS.glob("*.jsonl"))
+    for f in files:
+        shutil.copy2(f, inbox / f.name)
+    say(f"demo: home {home.root}; {len(files)} bundled sample session(s) copied to {inbox}")
+    configure(home)
+    from flows.sleep import sleep_cycle
+
+    result = sleep_cycle(home_dir=str(home.root), depth="auto")
+    print(f"demo: sleep {result['depth']} run {result['run_id']}: {result['status']}")
+    for stage, numbers in result["stages"].items():
+        print(f"  {stage}: " + ", ".join(f"{k} {v}" for k, v in numbers.items()))
+    print(f"demo: inspect with `slowwave --home {home.root} models` or DuckDB over {home.warehouse}")
+    return 0

@@ -1,0 +1,41 @@
+"""Shared fixtures: temp homes, the real Prefect test harness, the real default model (cached)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures" / "sleeping-llm"
+
+# Prefect must not touch the developer's own database, and must not phone home.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A fresh slowwave home."""
+    from storage.home import Home
+
+    return Home(tmp_path / "home").ensure()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One real Prefect API (temporary local server, own database) for the whole session."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def fixture_sessions() -> Path:
+    """The real session logs written by the reference sleep-wake system (12 files, 40 exchanges)."""
+    assert FIXTURES.is_dir(), f"expected the shared fixtures at {FIXTURES}"
+    return FIXTURES
