@@ -1,0 +1,29 @@
+# Two commands do all the set-up on a fresh clone (Python 3.11+, no root):
+#   make demo   - create .venv, install slowwave, run the pipeline on the bundled sample conversations
+#   make test   - create .venv, install slowwave with test extras, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean-venv
+
+demo: $(STAMP)
+	$(BIN)/slowwave demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit("slowwave needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,64 @@
+"""The expectation runner with real Great Expectations: failures are collected, counted and sampled."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from expectations.derive import exchanges_frame
+from expectations.runner import load_suite, validate
+from storage.errors import ExpectationFailed
+
+T = datetime(2026, 11, 20, tzinfo=timezone.utc)
+
+
+def _exchanges(rows: list[dict]) -> pa.Table:
+    base = {"run_id": "r", "session_id": "s", "turn": 0, "timestamp": T, "user_text": "hi", "assistant_text": "hello",
+            "source_file": "f", "file_sha256": "0" * 64, "user_line": 1, "assistant_line": 2}
+    return pa.Table.from_pylist([{**base, **r} for r in rows])
+
+
+def _messages(ids_roles: list[tuple[str, str]]) -> pa.Table:
+    return pa.Table.from_pylist([{"message_id": i, "role": r} for i, r in ids_roles])
+
+
+GOOD = {"exchange_id": "ex_" + "a" * 16, "user_message_id": "m1", "assistant_message_id": "m2"}
+
+
+def test_good_exchanges_pass():
+    frame = exchanges_frame(_exchanges([GOOD]), _messages([("m1", "user"), ("m2", "assistant")]))
+    outcome = validate("exchanges", frame, id_column="exchange_id")
+    assert outcome.success and outcome.rows == 1
+    assert outcome.evaluated == len(load_suite("exchanges")["expectations"])
+
+
+def test_every_failure_is_listed_with_counts_and_samples():
+    rows = [GOOD,
+            {**GOOD},  # duplicate id
+            {"exchange_id": "ex_" + "b" * 16, "user_message_id": "m9", "assistant_message_id": "m2", "user_text": ""},
+            {"exchange_id": "bad-id", "user_message_id": "m2", "assistant_message_id": "m1", "turn": -1}]
+    frame = exchanges_frame(_exchanges(rows), _messages([("m1", "user"), ("m2", "assistant")]))
+    outcome = validate("exchanges", frame, id_column="exchange_id")
+    assert not outcome.success
+    failed = {(f["expectation"], f["column"]): f for f in outcome.failures}
+    assert failed[("expect_column_values_to_be_unique", "exchange_id")]["unexpected_count"] == 2
+    assert failed[("expect_column_values_to_match_regex", "exchange_id")]["sample"] == ["bad-id"]
+    assert failed[("expect_column_values_to_be_between", "turn")]["sample"] == [-1]
+    assert failed[("expect_column_value_lengths_to_be_between", "user_text")]["unexpected_count"] == 1
+    assert failed[("expect_column_values_to_be_in_set", "messages_found")]["unexpected_count"] == 1
+    assert failed[("expect_column_values_to_be_in_set", "user_role")]["sample"] == ["assistant"]
+    assert failed[("expect_column_values_to_be_in_set", "assistant_role")]["sample"] == ["user"]
+    with pytest.raises(ExpectationFailed) as exc:
+        outcome.raise_if_failed()
+    msg = str(exc.value)
+    assert msg.startswith("expectation suite 'exchanges' failed (7 expectation(s))")
+    assert "expect_column_values_to_be_unique exchange_id: 2 bad row(s)" in msg
+    row = outcome.as_row()
+    assert (row["failed"], row["success"], row["rows"]) == (7, False, 4)
+
+
+def test_unknown_suite_names_the_known_ones():
+    with pytest.raises(KeyError, match="known: .*'exchanges'"):
+        load_suite("nope")
