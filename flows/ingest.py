@@ -17,7 +17,7 @@ from storage.ids import new_run_id
 from storage.inbox import list_session_files, read_session_file
 from storage.runs import record_run, utcnow
 from storage.warehouse import read_table, write_table
-from tasks.ingest import IngestConfig, ParsedFile, messages_table, pair_exchanges, parse_session_file, quarantine_table
+from tasks.ingest import IngestConfig, ParsedFile, merge_parsed, pair_exchanges, parse_session_file
 
 
 @dataclass
@@ -61,14 +61,6 @@ class IngestReport:
                 "exchanges_skipped": self.exchanges_skipped, "quarantined": dict(self.quarantined)}
 
 
-def _merge(into: ParsedFile, part: ParsedFile) -> None:
-    for k, v in part.messages.items():
-        into.messages[k].extend(v)
-    for k, v in part.quarantine.items():
-        into.quarantine[k].extend(v)
-    into.lines += part.lines
-
-
 def _not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
     if table.num_rows == 0 or len(known) == 0:
         return table
@@ -86,7 +78,7 @@ def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str |
         raise InputError(f"no {cfg.pattern} files under {', '.join(str(p) for p in paths)}")
     report = IngestReport(run_id=run_id, files=len(files))
     seen = set(read_table(home, "ingested_files", columns=["file_sha256"])["file_sha256"].to_pylist())
-    batch = ParsedFile()
+    parts: list[ParsedFile] = []
     per_file: list[dict] = []
     for i, path in enumerate(files, 1):
         sf = read_session_file(path)
@@ -98,20 +90,21 @@ def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str |
         seen.add(sf.sha256)
         parsed = parse_session_file(sf.data, str(path), sf.sha256, cfg)
         per_file.append({"file_sha256": sf.sha256, "source_file": str(path), "size_bytes": len(sf.data),
-                         "lines": parsed.lines, "messages": len(parsed.messages["message_id"])})
-        _merge(batch, parsed)
+                         "lines": parsed.lines, "messages": parsed.messages.num_rows})
+        parts.append(parsed)
         if i % 100 == 0:
             say(f"read {i}/{len(files)} files")
+    batch = merge_parsed(parts)
     report.lines = batch.lines
-    messages = messages_table(batch)
-    exchanges, unpaired = pair_exchanges(batch)
-    quarantine = pa.concat_tables([quarantine_table(batch.quarantine), quarantine_table(unpaired)])
+    messages = batch.messages
+    report.messages = messages.num_rows
+    exchanges, unpaired = pair_exchanges(messages)
+    quarantine = pa.concat_tables([batch.quarantine, unpaired])
     # Growing log files are re-read whole: keep only what the warehouse does not hold yet.
     messages = _not_in(messages, "message_id", read_table(home, "messages", columns=["message_id"])["message_id"])
     before = exchanges.num_rows
     exchanges = _not_in(exchanges, "exchange_id", read_table(home, "exchanges", columns=["exchange_id"])["exchange_id"])
     report.exchanges_skipped = before - exchanges.num_rows
-    report.messages = len(batch.messages["message_id"])
     report.exchanges_added = exchanges.num_rows
     report.quarantined = Counter(quarantine["reason"].to_pylist())
     all_messages = pa.concat_tables([read_table(home, "messages", columns=["message_id", "role"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from hashlib import sha256
 import time
 import uuid
 from pathlib import Path
@@ -12,19 +12,24 @@ ID_HEX = 16  # 64 bits: collision odds at 10^7 rows are ~10^-6.
 
 
 def content_id(prefix: str, *parts: object) -> str:
-    """Return `prefix_` + a short sha256 of the JSON-encoded parts."""
-    payload = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"{prefix}_{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:ID_HEX]}"
+    """Return `prefix_` + a short sha256 of the parts, each length-prefixed so none can run into the next."""
+    payload = "\x1f".join([f"{len(s)}:{s}" for s in map(str, parts)])
+    return f"{prefix}_{sha256(payload.encode('utf-8', 'surrogatepass')).hexdigest()[:ID_HEX]}"
 
 
 def message_id(session_id: str, turn: int, role: str, timestamp: str, content: str) -> str:
     """Id of one logged message, from its content: a log file that grows keeps its old ids."""
-    return content_id("msg", session_id, turn, role, timestamp, content)
+    # Spelled out (same encoding as content_id): this runs once per ingested line.
+    payload = (f"{len(session_id)}:{session_id}\x1f{len(str(turn))}:{turn}\x1f{len(role)}:{role}"
+               f"\x1f{len(timestamp)}:{timestamp}\x1f{len(content)}:{content}")
+    return "msg_" + sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:ID_HEX]
 
 
 def exchange_id(session_id: str, turn: int, user_text: str, assistant_text: str) -> str:
     """Id of an exchange = hash(session_id, turn, user text, assistant text)."""
-    return content_id("ex", session_id, turn, user_text, assistant_text)
+    payload = (f"{len(session_id)}:{session_id}\x1f{len(str(turn))}:{turn}"
+               f"\x1f{len(user_text)}:{user_text}\x1f{len(assistant_text)}:{assistant_text}")
+    return "ex_" + sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:ID_HEX]
 
 
 def pair_id(exchange_id_: str, method: str, question: str, answer: str) -> str:

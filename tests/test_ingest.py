@@ -49,11 +49,13 @@ def _bad_file() -> tuple[bytes, dict[int, str]]:
 def test_parse_and_pair_quarantine_every_bad_line_with_its_reason():
     data, reasons = _bad_file()
     parsed = parse_session_file(data, "bad.jsonl", "f" * 64, CFG)
-    exchanges, unpaired = pair_exchanges(parsed)
+    exchanges, unpaired = pair_exchanges(parsed.messages)
     assert sorted(exchanges["user_text"].to_pylist()) == ["I have a dog named Rex.", "I live in Porto.", "My name is Ana."]
-    got = dict(zip(parsed.quarantine["line_no"] + unpaired["line_no"], parsed.quarantine["reason"] + unpaired["reason"]))
+    q = parsed.quarantine.to_pydict()
+    u = unpaired.to_pydict()
+    got = dict(zip(q["line_no"] + u["line_no"], q["reason"] + u["reason"]))
     assert got == reasons
-    raw = dict(zip(parsed.quarantine["line_no"], parsed.quarantine["raw"]))
+    raw = dict(zip(q["line_no"], q["raw"]))
     assert raw[7].endswith(b'"caf\xe9"}')  # the raw bytes are kept as they were
     ex = exchanges.to_pylist()
     ana = next(e for e in ex if e["user_text"] == "My name is Ana.")
@@ -63,8 +65,28 @@ def test_parse_and_pair_quarantine_every_bad_line_with_its_reason():
 def test_message_size_limit_is_configurable():
     parsed = parse_session_file(_line(0, "user", "y" * 300) + b"\n", "f.jsonl", "0" * 64,
                                 IngestConfig(max_message_bytes=200))
-    assert parsed.quarantine["reason"] == ["too-large"]
-    assert "limit 200" in parsed.quarantine["detail"][0]
+    assert parsed.quarantine["reason"].to_pylist() == ["too-large"]
+    assert "limit 200" in parsed.quarantine["detail"][0].as_py()
+
+
+def test_clean_file_takes_the_fast_path_and_matches_the_careful_one():
+    from tasks.ingest import _parse_careful, _parse_fast
+
+    data = b"".join(_line(t, r, f"message {t} {r} \u00e9") + b"\n" for t in range(5) for r in ("user", "assistant"))
+    fast = _parse_fast(data, "f.jsonl", "0" * 64, CFG)
+    careful = _parse_careful(data, "f.jsonl", "0" * 64, CFG)
+    assert fast is not None and fast.messages.num_rows == 10
+    assert fast.messages.equals(careful.messages)
+    # Any bad line sends the whole file down the careful path.
+    assert _parse_fast(data + b"{oops\n", "f.jsonl", "0" * 64, CFG) is None
+
+
+def test_duplicate_message_for_a_turn_is_quarantined():
+    data = b"\n".join([_line(0, "user", "a"), _line(0, "assistant", "b"), _line(0, "assistant", "c")]) + b"\n"
+    parsed = parse_session_file(data, "d.jsonl", "0" * 64, CFG)
+    exchanges, unpaired = pair_exchanges(parsed.messages)
+    assert exchanges["assistant_text"].to_pylist() == ["b"]
+    assert unpaired.select(["line_no", "reason"]).to_pylist() == [{"line_no": 3, "reason": "duplicate-turn"}]
 
 
 def test_real_fixture_sessions_give_40_exchanges_and_are_idempotent(home, fixture_sessions):

@@ -108,3 +108,10 @@ def test_runs_latest_status_wins(home):
     runs = latest_runs(home)
     assert len(runs) == 1 and runs[0]["status"] == "completed"
     assert '"files": 1' in runs[0]["summary_json"]
+
+
+def test_fast_id_spellings_match_content_id():
+    assert ids.message_id("s", 3, "user", "t", "x\x1fy") == ids.content_id("msg", "s", 3, "user", "t", "x\x1fy")
+    assert ids.exchange_id("s", 12, "a:b", "") == ids.content_id("ex", "s", 12, "a:b", "")
+    # Length prefixes keep fields from running into each other.
+    assert ids.content_id("x", "ab", "c") != ids.content_id("x", "a", "bc")

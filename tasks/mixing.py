@@ -1,0 +1,205 @@
+"""Stage 4b: mix new facts (several phrasings each), replayed buffer items, dreams and anchors into a training set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.ids import content_id
+from storage.schemas import SCHEMAS
+from tasks.replay import ACTIVE, sample_replay, supersession
+
+SOURCES = ("new", "replay", "dream", "anchor")
+Depth = Literal["light", "deep"]
+
+# Question wordings per fact type, asked by the user about themselves ("my"), since the assistant
+# answers the user ("Your name is …"). {subject} is the fact's subject (e.g. "son", "dog", "colour").
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "name": ("What is my name?", "What's my name?", "Do you remember my name?", "Who am I?", "What am I called?"),
+    "lives_in": ("Where do I live?", "Which city do I live in?", "Where is my home?", "Where am I based?"),
+    "moved_from": ("Where did I move from?", "Where did I live before?", "Which place did I move away from?"),
+    "job": ("What is my job?", "What do I do for a living?", "What is my profession?", "What work do I do?"),
+    "workplace": ("Where do I work?", "Which company do I work for?", "Who is my employer?"),
+    "family_name": ("What is my {subject}'s name?", "What's my {subject} called?",
+                    "Do you remember my {subject}'s name?", "What did I say my {subject} is called?"),
+    "family_age": ("How old is my {subject}?", "What is my {subject}'s age?", "Do you know how old my {subject} is?"),
+    "family_job": ("What does my {subject} do for a living?", "What is my {subject}'s job?",
+                   "What work does my {subject} do?"),
+    "family_home": ("Where does my {subject} live?", "Which city does my {subject} live in?",
+                    "Where is my {subject}'s home?"),
+    "pet_name": ("What is my {subject}'s name?", "What did I name my {subject}?", "What's my {subject} called?"),
+    "pet_kind": ("What kind of pet do I have?", "What animal is my pet?", "What pet do I own?"),
+    "pet_breed": ("What breed is my {subject}?", "Which breed is my {subject}?", "What kind of {subject} do I have?"),
+    "favourite": ("What is my favourite {subject}?", "Which {subject} do I like best?",
+                  "What {subject} do I love most?"),
+    "likes": ("What do I like?", "What do I enjoy?", "Is there something I really like?"),
+    "dislikes": ("What do I dislike?", "What don't I like?", "Is there something I can't stand?"),
+    "allergy": ("What am I allergic to?", "Do I have any allergies?", "Which allergy do I have?"),
+    "diet": ("What diet do I follow?", "Do I have any dietary restrictions?", "What kind of food do I avoid?"),
+    "possession": ("What {subject} do I have?", "What kind of {subject} do I own?", "Which {subject} is mine?"),
+    "birthday": ("When is my birthday?", "What day is my birthday?", "When was I born?"),
+    "plan": ("What am I planning?", "What are my plans?", "What do I plan to do?"),
+    "trip": ("Where am I travelling to?", "Where is my trip to?", "Where am I going on my trip?"),
+    "routine": ("What is my routine?", "What do I do regularly?", "What is part of my daily routine?"),
+    "hobby": ("What is my hobby?", "What do I do for fun?", "What do I like to do in my free time?"),
+    "language_learning": ("What language am I learning?", "Which language am I studying?",
+                          "What new language am I working on?"),
+    "model": ("What model am I working on?", "Which model do I use?", "What model did I tell you about?"),
+}
+# Spellings another extractor might use for the same fact type.
+_ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in", "occupation": "job",
+            "employer": "workplace", "pet_type": "pet_kind", "pet_species": "pet_kind", "language": "language_learning",
+            "travel": "trip", "allergies": "allergy", "like": "likes", "dislike": "dislikes", "owns": "possession"}
+
+
+class MixingConfig(BaseModel):
+    """How a night's training set is composed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    light_replay_share: float = Field(0.20, ge=0, lt=1, description="Share of replay among new + replay examples "
+                                      "in light sleep.")
+    deep_replay_share: float = Field(0.60, ge=0, lt=1, description="Share of replay among new + replay examples "
+                                     "in deep sleep.")
+    paraphrases: int = Field(3, ge=1, description="Question phrasings per new fact, the original included "
+                             "(fewer when the fact type has too few templates).")
+    anchor_ratio: float = Field(1.0, ge=0, description="Anchor examples (the model's own answers to general prompts) "
+                                "per new example; mixing them in is what kept the model from forgetting.")
+    seed: int = Field(0, description="Seed for replay sampling, anchor choice and shuffling when the caller "
+                      "gives none.")
+
+    def replay_share(self, depth: Depth) -> float:
+        """The replay share for a sleep depth."""
+        if depth not in ("light", "deep"):
+            raise ValueError(f"depth must be 'light' or 'deep', got {depth!r}")
+        return self.light_replay_share if depth == "light" else self.deep_replay_share
+
+
+def _fact_type(fact_type: str) -> str:
+    key = fact_type.strip().lower().replace("-", "_").replace(" ", "_")
+    return _ALIASES.get(key, key)
+
+
+def _phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tuple[str, str]]:
+    """(phrasing label, question) pairs: the original first, then templates that read differently."""
+    out = [("original", question)]
+    seen = {question.strip().lower()}
+    ftype = _fact_type(fact_type)
+    subject = (subject or "").strip()
+    for i, template in enumerate(TEMPLATES.get(ftype, ())):
+        if len(out) >= n:
+            break
+        if "{subject}" in template and not subject:
+            continue  # "What is my 's name?" would teach nonsense
+        text = template.format(subject=subject)
+        if text.strip().lower() not in seen:
+            seen.add(text.strip().lower())
+            out.append((f"template:{ftype}.{i}", text))
+    return out[:n]
+
+
+def paraphrase_questions(question: str, fact_type: str, subject: str, n: int) -> list[str]:
+    """Up to n distinct wordings of a fact's question, the original first."""
+    return [text for _, text in _phrasings(question, fact_type, subject, n)]
+
+
+def _out_schema() -> pa.Schema:
+    schema = SCHEMAS["training_examples"]
+    return schema.remove(schema.get_field_index("run_id"))
+
+
+def _require(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}")
+
+
+def _replay_pool(buffer: pa.Table, new_pairs: pa.Table, taken: set[tuple[str, str]]) -> pa.Table:
+    """Active buffer items that may be replayed alongside these new pairs."""
+    new_ids = set(new_pairs.column("pair_id").to_pylist())
+    new_keys = set(new_pairs.column("fact_key").to_pylist())
+    columns = buffer.select(["pair_id", "fact_key", "question", "answer", "priority", "status"])
+    # Highest priority first, so of two items with the same wording the stronger one stays in the pool.
+    rows = sorted(columns.to_pylist(), key=lambda r: (-r["priority"], r["pair_id"]))
+    pool = []
+    for r in rows:
+        # Replaying the old value of a fact learned again tonight would teach both values at once.
+        if r["status"] != ACTIVE or r["pair_id"] in new_ids or r["fact_key"] in new_keys:
+            continue
+        if (r["question"], r["answer"]) in taken:
+            continue  # keeps the set free of duplicates without losing a sampled slot later
+        taken.add((r["question"], r["answer"]))
+        pool.append(r)
+    return pa.Table.from_pylist(pool, schema=columns.schema)
+
+
+def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table, dreams: pa.Table | None,
+                       depth: Depth, format_chat: Callable[[list[dict]], str], cfg: MixingConfig = MixingConfig(),
+                       seed: int | None = None) -> pa.Table:
+    """Return this run's training_examples (without run_id): new facts, replay, dreams and anchors, shuffled."""
+    seed = cfg.seed if seed is None else seed
+    share = cfg.replay_share(depth)
+    _require(new_pairs, ("pair_id", "fact_key", "fact_type", "subject", "question", "answer", "superseded_by"),
+             "new_pairs")
+    _require(buffer, ("pair_id", "fact_key", "question", "answer", "priority", "status"), "buffer")
+    _require(anchors, ("question", "answer"), "anchors")
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+    taken: set[tuple[str, str]] = set()
+
+    def add(source: str, pair_id: str | None, question: str, answer: str, phrasing: str) -> None:
+        # The first source to claim a wording keeps it: new beats replay beats dream beats anchor.
+        if (question, answer) not in taken:
+            taken.add((question, answer))
+            rows.append({"source": source, "pair_id": pair_id, "question": question, "answer": answer,
+                         "phrasing": phrasing})
+
+    replaced = supersession(new_pairs)
+    for p in new_pairs.to_pylist():
+        if p["pair_id"] in replaced:
+            continue  # an older value of a fact restated tonight is not practised
+        for phrasing, question in _phrasings(p["question"], p["fact_type"], p["subject"], cfg.paraphrases):
+            add("new", p["pair_id"], question, p["answer"], phrasing)
+    n_new = len(rows)
+
+    # k makes replay / (new + replay) = share within one example: |k - share*(n+k)| = (1-share)|k - x| <= 0.5.
+    pool = _replay_pool(buffer, new_pairs, set(taken))
+    k = min(round(n_new * share / (1 - share)), pool.num_rows)
+    by_id = {r["pair_id"]: r for r in pool.to_pylist()}
+    for pid in sample_replay(pool, k, rng):
+        add("replay", pid, by_id[pid]["question"], by_id[pid]["answer"], "original")
+
+    if dreams is not None:
+        _require(dreams, ("pair_id", "question", "answer"), "dreams")
+        for d in dreams.select(["pair_id", "question", "answer"]).to_pylist():
+            add("dream", d["pair_id"], d["question"], d["answer"], "original")
+
+    candidates = sorted({(a["question"], a["answer"]) for a in anchors.select(["question", "answer"]).to_pylist()}
+                        - taken)
+    n_anchor = min(round(cfg.anchor_ratio * n_new), len(candidates))
+    picks = rng.choice(len(candidates), size=n_anchor, replace=False).tolist() if n_anchor else []
+    for i in sorted(picks):
+        add("anchor", None, candidates[i][0], candidates[i][1], "original")
+
+    for r in rows:
+        r["example_id"] = content_id("te", r["source"], r["pair_id"], r["question"], r["answer"])
+        r["text"] = format_chat([{"role": "user", "content": r["question"]},
+                                 {"role": "assistant", "content": r["answer"]}])
+        r["seed"] = seed
+    # Sort by content id before shuffling so the order depends only on the inputs' content and the seed.
+    rows.sort(key=lambda r: r["example_id"])
+    order = rng.permutation(len(rows)).tolist()
+    return pa.Table.from_pylist([rows[i] for i in order], schema=_out_schema())
+
+
+def mix_summary(table: pa.Table) -> dict:
+    """Counts per source, total, distinct new facts and the replay share of new + replay."""
+    counts = Counter(table.column("source").to_pylist())
+    new, replay = counts.get("new", 0), counts.get("replay", 0)
+    new_facts = {p for s, p in zip(table.column("source").to_pylist(), table.column("pair_id").to_pylist())
+                 if s == "new"}
+    return {**{s: counts.get(s, 0) for s in SOURCES}, "total": table.num_rows, "new_facts": len(new_facts),
+            "replay_share": round(replay / (new + replay), 4) if new + replay else 0.0}

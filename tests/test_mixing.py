@@ -1,0 +1,249 @@
+"""Replay mixing: phrasings, exact replay share, anchors, dreams, no duplicates, seeded reproducibility."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from storage.ids import content_id
+from storage.schemas import SCHEMAS
+from tasks.mixing import TEMPLATES, MixingConfig, build_training_set, mix_summary, paraphrase_questions
+from tasks.replay import buffer_schema
+
+PAIRS = SCHEMAS["pairs"].remove(SCHEMAS["pairs"].get_field_index("run_id"))
+EXAMPLES = SCHEMAS["training_examples"].remove(SCHEMAS["training_examples"].get_field_index("run_id"))
+
+FACTS = [  # fact_type, subject, question, answer
+    ("name", "user", "What is my name?", "Your name is Vladimir."),
+    ("lives_in", "user", "Where do I live?", "You live in Lisbon."),
+    ("family_name", "son", "What is my son's name?", "Your son is called Andre."),
+    ("family_age", "son", "How old is my son?", "Your son is 6 years old."),
+    ("pet_name", "dog", "What is my dog's name?", "Your dog is called Biscuit."),
+    ("job", "user", "What is my job?", "You are a carpenter."),
+    ("allergy", "user", "What am I allergic to?", "You are allergic to peanuts."),
+    ("favourite", "colour", "What is my favourite colour?", "Your favourite colour is green."),
+    ("language_learning", "user", "What language am I learning?", "You are learning Japanese."),
+    ("birthday", "user", "When is my birthday?", "Your birthday is on 3 May."),
+    ("hobby", "user", "What is my hobby?", "Your hobby is climbing."),
+    ("workplace", "user", "Where do I work?", "You work at the harbour."),
+]
+
+
+def chat(messages: list[dict]) -> str:
+    """A stand-in for tokenizer.apply_chat_template(..., add_generation_prompt=False)."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+
+
+def pairs(n: int, superseded: dict[int, str] | None = None) -> pa.Table:
+    rows = []
+    for i, (ftype, subject, question, answer) in enumerate(FACTS[:n]):
+        rows.append({
+            "pair_id": f"pr_new{i:02d}", "exchange_id": f"ex_{i}", "source_exchange_ids": [f"ex_{i}"],
+            "method": "template", "methods": ["template"], "fact_type": ftype, "subject": subject, "value": answer,
+            "question": question, "answer": answer, "span_start": None, "span_end": None,
+            "fact_key": f"{ftype}:{subject}", "superseded_by": (superseded or {}).get(i), "grounding": 1.0,
+            "evidence": [answer], "score": 0.6})
+    return pa.Table.from_pylist(rows, schema=PAIRS)
+
+
+def buffer(n: int, extra: list[dict] = ()) -> pa.Table:
+    rows = [{"pair_id": f"pr_old{i:03d}", "fact_key": f"likes:thing{i}", "question": f"Do I like thing {i}?",
+             "answer": f"Yes, you like thing {i}.", "priority": 0.1 + (i % 9) / 10, "replay_count": i % 3,
+             "added_run": "r0", "last_replayed_run": None, "status": "active", "status_reason": None}
+            for i in range(n)]
+    return pa.Table.from_pylist(rows + list(extra), schema=buffer_schema())
+
+
+def anchors(n: int) -> pa.Table:
+    return pa.table({"question": [f"General prompt {i}?" for i in range(n)],
+                     "answer": [f"General answer {i}." for i in range(n)]})
+
+
+def build(n_facts=3, n_buffer=40, n_anchors=50, depth="light", seed=1, cfg=MixingConfig(), dreams=None, **kw):
+    return build_training_set(kw.get("new_pairs", pairs(n_facts)), kw.get("buf", buffer(n_buffer)),
+                              kw.get("anc", anchors(n_anchors)), dreams, depth, chat, cfg, seed)
+
+
+def count(table: pa.Table, source: str) -> int:
+    return table.column("source").to_pylist().count(source)
+
+
+def replayed(table: pa.Table) -> set[str]:
+    return {p for s, p in zip(table.column("source").to_pylist(), table.column("pair_id").to_pylist()) if s == "replay"}
+
+
+def test_paraphrases_are_distinct_and_start_with_the_original():
+    qs = paraphrase_questions("What is my name?", "name", "user", 4)
+    assert qs[0] == "What is my name?"
+    assert len(qs) == 4 and len({q.lower() for q in qs}) == 4
+    assert "Who am I?" in paraphrase_questions("What is my name?", "name", "user", 10)
+    son = paraphrase_questions("What is my son's name?", "family_name", "son", 3)
+    assert len(set(son)) == 3 and all("son" in q for q in son)
+    assert paraphrase_questions("Where do I live?", "lives-in", "user", 3)[1:] == ["Which city do I live in?",
+                                                                                  "Where is my home?"]
+
+
+def test_paraphrases_never_invent_a_fact_type_or_an_empty_subject():
+    assert paraphrase_questions("Who is my dentist?", "dentist", "user", 3) == ["Who is my dentist?"]
+    no_subject = paraphrase_questions("What is my favourite?", "favourite", "", 5)
+    assert all("{" not in q and "my 's" not in q for q in no_subject)
+    for ftype, templates in TEMPLATES.items():
+        assert len({t.lower() for t in templates}) >= 3, ftype
+
+
+def test_each_new_fact_appears_under_several_phrasings():
+    table = build(n_facts=2)
+    new = [r for r in table.to_pylist() if r["source"] == "new"]
+    assert len(new) == 6
+    for i, pid in enumerate(("pr_new00", "pr_new01")):
+        mine = [r for r in new if r["pair_id"] == pid]
+        assert len({r["question"] for r in mine}) == 3 and {r["answer"] for r in mine} == {FACTS[i][3]}
+        assert [r["question"] for r in mine if r["phrasing"] == "original"] == [FACTS[i][2]]
+        assert sum(r["phrasing"].startswith(f"template:{FACTS[i][0]}.") for r in mine) == 2
+
+
+@pytest.mark.parametrize("depth,share", [("light", 0.20), ("deep", 0.60)])
+@pytest.mark.parametrize("n_facts", [1, 2, 3, 5, 8, 12])
+def test_replay_share_is_exact_within_one_example(depth, share, n_facts):
+    table = build(n_facts=n_facts, n_buffer=200, depth=depth)
+    new, replay = count(table, "new"), count(table, "replay")
+    assert new == 3 * n_facts
+    assert abs(replay - share * (new + replay)) <= 1
+    assert replay == round(new * share / (1 - share))
+    assert mix_summary(table)["replay_share"] == round(replay / (new + replay), 4)
+
+
+def test_replay_is_capped_by_the_active_buffer():
+    retired = [{"pair_id": f"pr_ret{i}", "fact_key": f"diet:r{i}", "question": f"R{i}?", "answer": f"r{i}",
+                "priority": 0.01, "replay_count": 30, "added_run": "r0", "last_replayed_run": "r9",
+                "status": "retired", "status_reason": "priority 0.0100 below 0.05 after 30 replays"} for i in range(20)]
+    table = build(n_facts=6, depth="deep", buf=buffer(4, retired))
+    assert count(table, "replay") == 4
+    assert count(build(n_facts=6, buf=buffer_schema().empty_table()), "replay") == 0
+
+
+def test_replay_only_draws_active_items_that_exist_in_the_buffer():
+    inactive = [{"pair_id": f"pr_x{s}", "fact_key": f"diet:{s}", "question": f"X {s}?", "answer": s, "priority": 0.99,
+                 "replay_count": 0, "added_run": "r0", "last_replayed_run": None, "status": s,
+                 "status_reason": "test"} for s in ("retired", "evicted", "superseded")]
+    buf = buffer(30, inactive)
+    active = {r["pair_id"] for r in buf.to_pylist() if r["status"] == "active"}
+    for seed in range(10):
+        table = build(n_facts=8, depth="deep", seed=seed, buf=buf)
+        replay_ids = {r["pair_id"] for r in table.to_pylist() if r["source"] == "replay"}
+        assert replay_ids and replay_ids <= active
+
+
+def test_every_new_and_replay_example_traces_to_a_pair_and_anchors_have_none():
+    new_pairs, buf = pairs(5), buffer(30)
+    table = build(new_pairs=new_pairs, buf=buf, depth="deep")
+    ids = {"new": set(new_pairs.column("pair_id").to_pylist()), "replay": set(buf.column("pair_id").to_pylist())}
+    for r in table.to_pylist():
+        if r["source"] == "anchor":
+            assert r["pair_id"] is None
+        else:
+            assert r["pair_id"] in ids[r["source"]]
+
+
+def test_the_old_value_of_a_fact_learned_tonight_is_never_replayed():
+    old = [{"pair_id": "pr_oldname", "fact_key": "name:user", "question": "What is my name?",
+            "answer": "Your name is Boris.", "priority": 1.0, "replay_count": 0, "added_run": "r0",
+            "last_replayed_run": None, "status": "active", "status_reason": None}]
+    for seed in range(20):
+        table = build(n_facts=3, n_buffer=2, depth="deep", seed=seed, buf=buffer(2, old))
+        assert "pr_oldname" not in table.column("pair_id").to_pylist()
+
+
+def test_a_pair_superseded_in_the_same_batch_is_not_practised():
+    new_pairs = pairs(3, superseded={1: "pr_new02"})
+    table = build(new_pairs=new_pairs)
+    assert "pr_new01" not in table.column("pair_id").to_pylist()
+    assert count(table, "new") == 6
+
+
+def test_no_duplicate_examples_even_when_inputs_repeat():
+    clash = [{"pair_id": "pr_clash", "fact_key": "likes:clash", "question": "What is my name?",
+              "answer": "Your name is Vladimir.", "priority": 1.0, "replay_count": 0, "added_run": "r0",
+              "last_replayed_run": None, "status": "active", "status_reason": None}]
+    twins = [{**r, "pair_id": r["pair_id"] + "_twin"} for r in buffer(3).to_pylist()]  # same wording, other pair_id
+    anc = pa.table({"question": ["Hi?", "Hi?", "What is my name?"],
+                    "answer": ["Hello.", "Hello.", "Your name is Vladimir."]})
+    dreams = pa.table({"pair_id": ["pr_dream1", "pr_dream2"], "question": ["Dream?", "Dream?"], "answer": ["d", "d"]})
+    table = build(n_facts=6, depth="deep", buf=buffer(3, clash + twins), anc=anc, dreams=dreams)
+    keys = list(zip(table.column("question").to_pylist(), table.column("answer").to_pylist()))
+    assert len(keys) == len(set(keys))
+    assert len(set(table.column("example_id").to_pylist())) == table.num_rows
+    assert "pr_clash" not in table.column("pair_id").to_pylist()
+    assert count(table, "replay") == 3 and count(table, "anchor") == 1 and count(table, "dream") == 1
+
+
+def test_same_inputs_and_seed_give_the_identical_table_and_another_seed_does_not():
+    a = build(n_facts=5, depth="deep", seed=11)
+    assert a.equals(build(n_facts=5, depth="deep", seed=11))
+    # Row order of the inputs does not matter either: only their content and the seed.
+    shuffled = build(n_facts=5, depth="deep", seed=11, new_pairs=pairs(5).take([4, 2, 0, 1, 3]),
+                     buf=buffer(40).take(list(range(40))[::-1]), anc=anchors(50).take(list(range(50))[::-1]))
+    assert a.equals(shuffled)
+    b = build(n_facts=5, depth="deep", seed=12)
+    assert a.column("example_id").to_pylist() != b.column("example_id").to_pylist()
+    assert any(replayed(build(n_facts=5, depth="deep", seed=s)) != replayed(a) for s in range(12, 20))
+    assert set(b.column("seed").to_pylist()) == {12}
+
+
+def test_seed_defaults_to_the_config_seed():
+    cfg = MixingConfig(seed=5)
+    assert build_training_set(pairs(2), buffer(9), anchors(9), None, "light", chat, cfg).equals(
+        build(n_facts=2, n_buffer=9, n_anchors=9, seed=5))
+
+
+def test_anchors_follow_the_ratio_and_are_capped_by_what_exists():
+    assert count(build(n_facts=4), "anchor") == 12
+    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0.5)), "anchor") == 6
+    assert count(build(n_facts=4, n_anchors=5), "anchor") == 5
+    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0)), "anchor") == 0
+
+
+def test_dreams_are_added_as_given():
+    dreams = pa.table({"pair_id": ["pr_d1", "pr_d2"], "question": ["What did I dream?", "Where was I?"],
+                       "answer": ["You dreamt of the sea.", "You were by the sea."]})
+    table = build(n_facts=2, depth="deep", dreams=dreams)
+    got = sorted((r["pair_id"], r["question"], r["answer"], r["phrasing"]) for r in table.to_pylist()
+                 if r["source"] == "dream")
+    assert got == [("pr_d1", "What did I dream?", "You dreamt of the sea.", "original"),
+                   ("pr_d2", "Where was I?", "You were by the sea.", "original")]
+
+
+def test_rows_carry_chat_text_content_ids_and_the_schema():
+    table = build(n_facts=2, depth="deep", seed=3)
+    assert table.schema == EXAMPLES
+    for r in table.to_pylist():
+        assert r["text"] == chat([{"role": "user", "content": r["question"]},
+                                  {"role": "assistant", "content": r["answer"]}])
+        assert r["example_id"] == content_id("te", r["source"], r["pair_id"], r["question"], r["answer"])
+        assert r["seed"] == 3
+
+
+def test_mix_summary_counts_sources():
+    dreams = pa.table({"pair_id": ["pr_d1"], "question": ["Dream?"], "answer": ["Yes."]})
+    summary = mix_summary(build(n_facts=4, depth="deep", dreams=dreams))
+    assert summary == {"new": 12, "replay": 18, "dream": 1, "anchor": 12, "total": 43, "new_facts": 4,
+                       "replay_share": 0.6}
+
+
+def test_bad_depth_and_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="'medium'"):
+        build(depth="medium")
+    with pytest.raises(ValueError, match="answer"):
+        build(anc=pa.table({"question": ["Hi?"]}))
+
+
+def test_config_defaults_are_documented_frozen_and_strict():
+    cfg = MixingConfig()
+    assert (cfg.replay_share("light"), cfg.replay_share("deep")) == (0.2, 0.6)
+    assert (cfg.paraphrases, cfg.anchor_ratio) == (3, 1.0)
+    assert all(f.description for f in MixingConfig.model_fields.values())
+    with pytest.raises(ValidationError):
+        MixingConfig(replay=0.3)
+    with pytest.raises(ValidationError):
+        MixingConfig(deep_replay_share=1.0)
