@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,9 +57,11 @@ def _batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GE logs its context set-up at INFO; Prefect would show that in every task run.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    # The ephemeral context's default data-docs site leaks a temp folder per process.
+    # Validation results are stored in the warehouse; no data-docs site is built.
     ctx.delete_data_docs_site("local_site")
     asset = ctx.data_sources.add_pandas("slowwave").add_dataframe_asset("frame")
     return asset.add_batch_definition_whole_dataframe("whole")

@@ -211,3 +211,16 @@ def schema_of(table: str) -> pa.Schema:
 def empty(table: str) -> pa.Table:
     """An empty Arrow table with the table's schema."""
     return schema_of(table).empty_table()
+
+
+def without_run_id(table: str) -> pa.Schema:
+    """The schema a pure stage function returns: the table's, less `run_id` (storage adds it)."""
+    schema = schema_of(table)
+    return schema.remove(schema.get_field_index("run_id"))
+
+
+def require_columns(table: pa.Table, columns, what: str) -> None:
+    """Raise ValueError naming the missing columns when `table` lacks any of `columns`."""
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}")

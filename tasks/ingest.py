@@ -15,7 +15,7 @@ import pyarrow.json as pajson
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import exchange_id, message_id
-from storage.schemas import SCHEMAS
+from storage.schemas import without_run_id
 
 ROLES = ("user", "assistant")
 _FIELDS = (("timestamp", str), ("session_id", str), ("turn", int), ("role", str), ("content", str))
@@ -34,14 +34,9 @@ class IngestConfig(BaseModel):
                              "$SLOWWAVE_HOME/inbox (e.g. the assistant's conversation log folder).")
 
 
-def _without_run_id(table: str) -> pa.Schema:
-    schema = SCHEMAS[table]
-    return schema.remove(schema.get_field_index("run_id"))
-
-
-MESSAGES = _without_run_id("messages")
-QUARANTINE = _without_run_id("quarantine")
-EXCHANGES = _without_run_id("exchanges")
+MESSAGES = without_run_id("messages")
+QUARANTINE = without_run_id("quarantine")
+EXCHANGES = without_run_id("exchanges")
 
 
 @dataclass

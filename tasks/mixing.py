@@ -10,7 +10,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import content_id
-from storage.schemas import SCHEMAS
+from storage.schemas import require_columns, without_run_id
 from tasks.replay import ACTIVE, sample_replay, supersession
 
 SOURCES = ("new", "replay", "dream", "anchor")
@@ -107,14 +107,9 @@ def paraphrase_questions(question: str, fact_type: str, subject: str, n: int) ->
 
 
 def _out_schema() -> pa.Schema:
-    schema = SCHEMAS["training_examples"]
-    return schema.remove(schema.get_field_index("run_id"))
+    return without_run_id("training_examples")
 
 
-def _require(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}")
 
 
 def _replay_pool(buffer: pa.Table, new_pairs: pa.Table, taken: set[tuple[str, str]]) -> pa.Table:
@@ -142,10 +137,10 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
     """Return this run's training_examples (without run_id): new facts, replay, dreams and anchors, shuffled."""
     seed = cfg.seed if seed is None else seed
     share = cfg.replay_share(depth)
-    _require(new_pairs, ("pair_id", "fact_key", "fact_type", "subject", "question", "answer", "superseded_by"),
+    require_columns(new_pairs, ("pair_id", "fact_key", "fact_type", "subject", "question", "answer", "superseded_by"),
              "new_pairs")
-    _require(buffer, ("pair_id", "fact_key", "question", "answer", "priority", "status"), "buffer")
-    _require(anchors, ("question", "answer"), "anchors")
+    require_columns(buffer, ("pair_id", "fact_key", "question", "answer", "priority", "status"), "buffer")
+    require_columns(anchors, ("question", "answer"), "anchors")
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
     taken: set[tuple[str, str]] = set()
@@ -173,7 +168,7 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
         add("replay", pid, by_id[pid]["question"], by_id[pid]["answer"], "original")
 
     if dreams is not None:
-        _require(dreams, ("pair_id", "question", "answer"), "dreams")
+        require_columns(dreams, ("pair_id", "question", "answer"), "dreams")
         for d in dreams.select(["pair_id", "question", "answer"]).to_pylist():
             add("dream", d["pair_id"], d["question"], d["answer"], "original")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.schemas import SCHEMAS
+from storage.schemas import require_columns, without_run_id
 
 ACTIVE, RETIRED, EVICTED, SUPERSEDED = "active", "retired", "evicted", "superseded"
 # A priority must stay strictly positive so weighted sampling never sees a zero weight.
@@ -27,19 +27,14 @@ class ReplayConfig(BaseModel):
 
 def buffer_schema() -> pa.Schema:
     """The replay_buffer schema without run_id (the storage layer adds the version)."""
-    schema = SCHEMAS["replay_buffer"]
-    return schema.remove(schema.get_field_index("run_id"))
+    return without_run_id("replay_buffer")
 
 
-def _require(table: pa.Table, columns: tuple[str, ...] | list[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}")
 
 
 def supersession(new_pairs: pa.Table) -> dict[str, str]:
     """Map each pair of this batch that a later one replaces to its successor's pair_id."""
-    _require(new_pairs, ("pair_id", "fact_key", "superseded_by"), "new_pairs")
+    require_columns(new_pairs, ("pair_id", "fact_key", "superseded_by"), "new_pairs")
     successor: dict[str, str] = {}
     latest: dict[str, str] = {}  # fact_key -> newest current pair_id seen so far
     for row in new_pairs.select(["pair_id", "fact_key", "superseded_by"]).to_pylist():
@@ -115,8 +110,8 @@ def update_buffer(previous: pa.Table, new_pairs: pa.Table, replayed_pair_ids: li
                   cfg: ReplayConfig = ReplayConfig()) -> pa.Table:
     """Return the complete new replay_buffer version (without run_id) after this run's replays and new pairs."""
     names = buffer_schema().names
-    _require(previous, names, "previous buffer")
-    _require(new_pairs, _PAIR_COLUMNS, "new_pairs")
+    require_columns(previous, names, "previous buffer")
+    require_columns(new_pairs, _PAIR_COLUMNS, "new_pairs")
     items: dict[str, dict] = {}
     for row in previous.select(names).to_pylist():
         if row["pair_id"] in items:
@@ -137,7 +132,7 @@ def sample_replay(buffer: pa.Table, k: int, rng: np.random.Generator) -> list[st
     """Return up to k distinct active pair_ids drawn by priority without replacement."""
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    _require(buffer, ("pair_id", "priority", "status"), "buffer")
+    require_columns(buffer, ("pair_id", "priority", "status"), "buffer")
     # Sort first so the draw depends on the seed and the buffer's content, not on its row order.
     active = sorted((r["pair_id"], r["priority"]) for r in buffer.select(["pair_id", "priority", "status"]).to_pylist()
                     if r["status"] == ACTIVE)
