@@ -76,7 +76,20 @@ def _clean(values: list) -> list:
     return out
 
 
-def validate(suite_name: str, data: pa.Table | pd.DataFrame, id_column: str | None = None) -> Outcome:
+def _fill(kwargs: dict, params: dict) -> dict:
+    """Replace "$name" values with run-time parameters (thresholds and counts known only at run time)."""
+    out = {}
+    for k, v in kwargs.items():
+        if isinstance(v, str) and v.startswith("$"):
+            if v[1:] not in params:
+                raise KeyError(f"expectation parameter {v} has no value; pass params={{{v[1:]!r}: ...}}")
+            v = params[v[1:]]
+        out[k] = v
+    return out
+
+
+def validate(suite_name: str, data: pa.Table | pd.DataFrame, id_column: str | None = None,
+             params: dict | None = None) -> Outcome:
     """Run every expectation of the suite over `data`; collect all failures, never raise."""
     from great_expectations import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -85,7 +98,7 @@ def validate(suite_name: str, data: pa.Table | pd.DataFrame, id_column: str | No
     df = data.to_pandas() if isinstance(data, pa.Table) else data
     suite = ExpectationSuite(name=spec["name"])
     for exp in spec["expectations"]:
-        suite.add_expectation_configuration(ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"]))
+        suite.add_expectation_configuration(ExpectationConfiguration(type=exp["type"], kwargs=_fill(exp["kwargs"], params or {})))
     result_format: dict = {"result_format": "COMPLETE"}
     if id_column and id_column in df.columns and len(df):
         result_format["unexpected_index_column_names"] = [id_column]

@@ -84,6 +84,22 @@ def cmd_demo(args, home: Home) -> int:
     return run_demo(demo_home(home if args.home_given else None), say=_say)
 
 
+def cmd_schedule(args, home: Home) -> int:
+    from flows.config import load_settings
+    from flows.prefect_env import configure
+
+    settings = load_settings(home.config_file)
+    cfg = settings.schedule.model_copy(update={k: v for k, v in
+                                               {"cron": args.cron, "timezone": args.timezone}.items() if v})
+    api = configure(home)
+    from deployments.schedule import local_timezone, serve_nightly
+
+    _say(f"serving the nightly sleep of {home.root}: cron '{cfg.cron}' in {cfg.timezone or local_timezone()}, "
+         f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
+    serve_nightly(str(home.root), cfg)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="slowwave", description="Nightly sleep for a local assistant: "
@@ -101,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_model)
     s = sub.add_parser("models", help="list model versions and which is current")
     s.set_defaults(func=cmd_models)
+    s = sub.add_parser("schedule", help="serve the nightly sleep on its cron from this process")
+    s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
+    s.add_argument("--timezone", help="IANA time zone (default: this machine's)")
+    s.set_defaults(func=cmd_schedule)
     s = sub.add_parser("doctor", help="check platform, MLX, BLAS speed, model, warehouse and Prefect")
     s.set_defaults(func=cmd_doctor)
     s = sub.add_parser("demo", help="run the whole pipeline on the bundled sample conversations")

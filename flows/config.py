@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deployments.schedule import ScheduleConfig
 from storage.errors import ConfigError
 from tasks.ingest import IngestConfig
 from tasks.model_config import ModelConfig
@@ -20,6 +21,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 
 ENV_PREFIX = "SLOWWAVE_"

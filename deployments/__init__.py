@@ -1,0 +1,1 @@
+"""Nightly deployment definitions: `slowwave schedule` (serve) and prefect.yaml (work pool + worker)."""
