@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from expectations.derive import exchanges_frame
-from expectations.runner import validate
+from flows.checks import check
 from storage.errors import InputError
 from storage.home import Home
 from storage.ids import new_run_id
@@ -109,9 +109,7 @@ def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str |
     report.quarantined = Counter(quarantine["reason"].to_pylist())
     all_messages = pa.concat_tables([read_table(home, "messages", columns=["message_id", "role"]),
                                      messages.select(["message_id", "role"])])
-    outcome = validate("exchanges", exchanges_frame(exchanges, all_messages), id_column="exchange_id")
-    write_table(home, "validations", run_id, pa.Table.from_pylist([outcome.as_row()]))
-    outcome.raise_if_failed()
+    check(home, run_id, "exchanges", exchanges_frame(exchanges, all_messages), id_column="exchange_id")
     write_table(home, "messages", run_id, messages)
     write_table(home, "exchanges", run_id, exchanges)
     write_table(home, "quarantine", run_id, quarantine)
