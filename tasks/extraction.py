@@ -1,0 +1,256 @@
+"""Stage 2: turn retained exchanges into candidate question-answer pairs about the user.
+
+Two extractors share one output (candidate_pairs without run_id): regex templates over the user's
+own words (tasks/templates.py) and an injected model that writes `Q:`/`A:` pairs. Only
+`user_text` is ever read by the templates: what the assistant said never becomes a fact.
+`merge_candidates` folds duplicates into one pair and links corrections to what they replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import functools
+import re
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.ids import pair_id
+from storage.schemas import SCHEMAS
+from tasks.templates import TRIGGERS, Context, Fact, match_message, normalize_value
+
+Generate = Callable[[list[list[dict]]], list[str]]
+# Facts a person can have several of: the value is part of the key, so they accumulate.
+MULTI_VALUED = frozenset({"likes", "dislikes", "allergy", "intolerance", "avoids_food", "hobby", "instrument", "sport",
+                          "language_learning", "language_spoken", "trip", "plan"})
+METHOD_ORDER = {"template": 0, "model": 1, "dream": 2}
+
+
+class ExtractionConfig(BaseModel):
+    """Which template families run, and how model-based extraction is batched and capped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    families: tuple[str, ...] = Field(tuple(TRIGGERS), description="Template families to run (see tasks/templates.py).")
+    max_pairs_per_exchange: int = Field(6, ge=1, description="Most model-written pairs kept from one exchange.")
+    batch_size: int = Field(16, ge=1, description="Prompts per call of the injected generate function.")
+    max_prompt_chars: int = Field(1500, ge=100, description="User or assistant text longer than this is cut in the prompt.")
+
+
+def _without_run_id(table: str) -> pa.Schema:
+    schema = SCHEMAS[table]
+    return schema.remove(schema.get_field_index("run_id"))
+
+
+CANDIDATE_SCHEMA = _without_run_id("candidate_pairs")
+
+
+def fact_key(fact_type: str, subject: str, member: str | None, value: str) -> str:
+    """fact_type:subject[:member][:value]; a later value for the same key supersedes an earlier one."""
+    key = f"{fact_type}:{subject}"
+    if member:
+        key += ":" + normalize_value(member)
+    if fact_type in MULTI_VALUED:
+        key += ":" + normalize_value(value)
+    return key
+
+
+def _rows_by_time(exchanges: pa.Table, idx: np.ndarray) -> list[int]:
+    """Row indices ordered by (timestamp, session_id, turn): the order a person said things in."""
+    sub = exchanges.select(["timestamp", "session_id", "turn"]).take(pa.array(idx, pa.int64()))
+    order = pc.sort_indices(sub, [("timestamp", "ascending"), ("session_id", "ascending"), ("turn", "ascending")])
+    return idx[order.to_numpy()].tolist()
+
+
+_POV = [(re.compile(r"\bare you\b", re.I), "am I"), (re.compile(r"\bwere you\b", re.I), "was I"),
+        (re.compile(r"\byourself\b", re.I), "myself"), (re.compile(r"\byours\b", re.I), "mine"),
+        (re.compile(r"\byour\b", re.I), "my"), (re.compile(r"\byou\b", re.I), "I")]
+
+
+def user_question(question: str) -> str:
+    """The question as the user would ask it ("What is my name?"): the model answers "Your name is ...".
+
+    Trained the other way round ("What is your name?"), the model would learn the user's name as its own.
+    """
+    for pattern, repl in _POV:
+        question = pattern.sub(lambda m: repl if m.group(0)[0].islower() else repl[0].upper() + repl[1:],
+                               question)
+    return question
+
+
+def _candidates(cols: dict[str, list], ex_id: str, method: str, f: Fact, key: str, also: str | None = None) -> None:
+    f = dataclasses.replace(f, question=user_question(f.question))
+    cols["pair_id"].append(pair_id(ex_id, method, f.question, f.answer))
+    cols["exchange_id"].append(ex_id)
+    cols["source_exchange_ids"].append([ex_id] if also in (None, ex_id) else [ex_id, also])
+    cols["method"].append(method)
+    cols["methods"].append([method])
+    cols["fact_type"].append(f.fact_type)
+    cols["subject"].append(f.subject)
+    cols["value"].append(f.value)
+    cols["question"].append(f.question)
+    cols["answer"].append(f.answer)
+    cols["span_start"].append(f.start)
+    cols["span_end"].append(f.end)
+    cols["fact_key"].append(key)
+    cols["superseded_by"].append(None)
+
+
+def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig) -> pa.Table:
+    """candidate_pairs rows (without run_id) found by the regex templates in each user message."""
+    texts = exchanges.column("user_text")
+    fired = {fam: pc.match_substring_regex(texts, TRIGGERS[fam], ignore_case=True).to_numpy(zero_copy_only=False)
+             for fam in cfg.families}
+    hits = np.vstack(list(fired.values())) if fired else np.zeros((0, len(texts)), bool)
+    idx = np.flatnonzero(hits.any(axis=0)) if len(texts) else np.zeros(0, np.int64)
+    cols: dict[str, list] = {n: [] for n in CANDIDATE_SCHEMA.names}
+    ctx = Context()  # one person's logs: what they said earlier resolves 'she' and names later
+    names = list(fired)
+    order = _rows_by_time(exchanges, idx) if len(idx) else []
+    picked = exchanges.select(["exchange_id", "user_text"]).take(pa.array(order, pa.int64()))
+    # Which families fired, as one integer per row: few distinct combinations, each decoded once.
+    masks = (hits[:, order].T.astype(np.int64) << np.arange(len(names), dtype=np.int64)).sum(axis=1).tolist() \
+        if len(order) else []
+    decode = functools.lru_cache(maxsize=None)(lambda m: [n for k, n in enumerate(names) if m >> k & 1])
+    for mask, ex_id, text in zip(masks, picked.column("exchange_id").to_pylist(), picked.column("user_text").to_pylist()):
+        families = decode(mask)
+        seen: set[tuple[str, str]] = set()
+        ctx.current = ex_id
+        for f in match_message(text, families, ctx):
+            key = fact_key(f.fact_type, f.subject, f.member, f.value)
+            if (key, normalize_value(f.value)) in seen:
+                continue
+            seen.add((key, normalize_value(f.value)))
+            # 'He's 6' names nobody: the exchange that introduced the son is a source of the fact too.
+            also = ctx.origin.get(normalize_value(f.member)) if f.member else None
+            _candidates(cols, ex_id, "template", f, key, also)
+    return pa.Table.from_pydict(cols, schema=CANDIDATE_SCHEMA)
+
+
+def merge_candidates(candidates: pa.Table, exchanges: pa.Table) -> pa.Table:
+    """One pair per (fact_key, value) with every source and method; older values superseded by newer."""
+    rows = candidates.to_pylist()
+    wanted = pa.array({e for r in rows for e in [r["exchange_id"], *r["source_exchange_ids"]]}, pa.string())
+    known = exchanges.filter(pc.is_in(exchanges.column("exchange_id"), wanted))
+    when = {r["exchange_id"]: (r["timestamp"], r["session_id"], r["turn"])
+            for r in known.select(["exchange_id", "timestamp", "session_id", "turn"]).to_pylist()}
+    missing = sorted(set(wanted.to_pylist()) - set(when))
+    if missing:
+        raise ValueError(f"{len(missing)} candidate source exchanges are not in the exchanges table, e.g. "
+                         f"{missing[:3]}; pass every exchange the candidates came from")
+    _align_model_rows(rows)
+    rows.sort(key=lambda r: (when[r["exchange_id"]], METHOD_ORDER.get(r["method"], 9)))
+    groups: dict[tuple[str, str], dict] = {}
+    sources: dict[tuple[str, str], dict[str, None]] = {}  # ordered sets: a fact may be said thousands of times
+    methods: dict[tuple[str, str], dict[str, None]] = {}
+    for r in rows:
+        k = (r["fact_key"], normalize_value(r["value"]))
+        if k not in groups:
+            groups[k], sources[k], methods[k] = dict(r, superseded_by=None), {}, {}
+        sources[k].update(dict.fromkeys(r["source_exchange_ids"]))
+        methods[k].update(dict.fromkeys(r["methods"]))
+    merged = list(groups.values())
+    for k, g in groups.items():
+        g["source_exchange_ids"] = sorted(sources[k], key=when.__getitem__)
+        g["methods"] = list(methods[k])
+    by_key: dict[str, list[dict]] = {}
+    for g in merged:
+        by_key.setdefault(g["fact_key"], []).append(g)
+    for chain in by_key.values():
+        # The value said last is the current one; each older value points at the next newer one.
+        chain.sort(key=lambda g: (when[g["source_exchange_ids"][-1]], when[g["exchange_id"]]))
+        for older, newer in zip(chain, chain[1:]):
+            older["superseded_by"] = newer["pair_id"]
+    return pa.Table.from_pylist(merged, schema=CANDIDATE_SCHEMA)
+
+
+def _align_model_rows(rows: list[dict]) -> None:
+    """Give a model pair the key and value of the template fact it restates, so they merge."""
+    by_question: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["method"] == "template":
+            by_question.setdefault(normalize_value(r["question"]), []).append(r)
+    for r in rows:
+        if r["method"] == "template":
+            continue
+        answer = f" {normalize_value(r['answer'])} "
+        for t in by_question.get(normalize_value(r["question"]), []):
+            if f" {normalize_value(t['value'])} " in answer:
+                r["fact_key"], r["fact_type"], r["subject"], r["value"] = t["fact_key"], t["fact_type"], \
+                    t["subject"], t["value"]
+                break
+
+
+EXTRACTION_SYSTEM = (
+    "You write flashcards about the USER from one exchange of a chat. Use only facts the user states about "
+    "themselves or their family, pets, home, work, likes and plans. Never use anything the assistant said. "
+    "Never include passwords, keys or other secrets. Ask in second person ('What is your ...?') and answer in "
+    "second person ('Your ... is ...'). Write each pair as two lines, 'Q: ...' then 'A: ...'. If the user states "
+    "no fact about themselves, write NONE."
+)
+
+
+def build_extraction_prompt(user_text: str, assistant_text: str, max_chars: int = 1500) -> list[dict]:
+    """Chat messages asking a model for Q:/A: pairs about the user in one exchange."""
+    cut = lambda s: s if len(s) <= max_chars else s[:max_chars] + " [...]"  # noqa: E731
+    return [
+        {"role": "system", "content": EXTRACTION_SYSTEM},
+        {"role": "user", "content": f"USER said: {cut(user_text)}\nASSISTANT replied: {cut(assistant_text)}\n\n"
+                                    "Flashcards about the USER:"},
+    ]
+
+
+_BULLET = r"^\s*(?:[-*•]+|\(?\d+[.):]|\(?[a-z][.)])?\s*(?:\*\*)?"
+_Q = re.compile(_BULLET + r"(?:q|question)\s*\d*\s*(?:\*\*)?\s*[:.)\-]\s*(?:\*\*)?\s*(?P<q>.*)$", re.I)
+_A = re.compile(_BULLET + r"(?:a|answer)\s*\d*\s*(?:\*\*)?\s*[:.)\-]\s*(?:\*\*)?\s*(?P<a>.*)$", re.I)
+_INLINE_A = re.compile(r"\s+(?:\*\*)?(?:a|answer)\s*(?:\*\*)?\s*:\s*", re.I)
+
+
+def parse_qa_pairs(text: str, max_pairs: int) -> list[tuple[str, str]]:
+    """(question, answer) pairs from a model's Q:/A: output, tolerant of numbering, bullets and prose."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for line in text.splitlines():
+        if len(pairs) >= max_pairs:
+            break
+        if m := _Q.match(line):
+            q = m.group("q").strip()
+            inline = _INLINE_A.split(q, maxsplit=1)  # 'Q: ... A: ...' on one line
+            question = inline[0].strip().strip("*").strip() or None
+            if len(inline) == 2 and question and inline[1].strip():
+                pairs.append((question, inline[1].strip().strip("*").strip()))
+                question = None
+        elif (m := _A.match(line)) and question:
+            answer = m.group("a").strip().strip("*").strip()
+            if answer:
+                pairs.append((question, answer))
+            question = None
+    # A question left without an answer (the output was cut) is dropped.
+    return [(q, a) for q, a in pairs if q and a][:max_pairs]
+
+
+def extract_model_pairs(exchanges: pa.Table, generate: Generate, cfg: ExtractionConfig) -> pa.Table:
+    """candidate_pairs rows (without run_id) written by an injected model for each exchange."""
+    ids = exchanges.column("exchange_id").to_pylist()
+    users, assistants = exchanges.column("user_text").to_pylist(), exchanges.column("assistant_text").to_pylist()
+    cols: dict[str, list] = {n: [] for n in CANDIDATE_SCHEMA.names}
+    for lo in range(0, len(ids), cfg.batch_size):
+        hi = min(lo + cfg.batch_size, len(ids))
+        prompts = [build_extraction_prompt(users[i], assistants[i], cfg.max_prompt_chars) for i in range(lo, hi)]
+        outputs = generate(prompts)
+        if len(outputs) != len(prompts):
+            raise ValueError(f"generate returned {len(outputs)} outputs for {len(prompts)} prompts; it must return "
+                             "one string per prompt")
+        for i, out in zip(range(lo, hi), outputs):
+            seen: set[tuple[str, str]] = set()
+            for q, a in parse_qa_pairs(out, cfg.max_pairs_per_exchange):
+                key = "model:" + normalize_value(q)
+                if (key, normalize_value(a)) in seen:
+                    continue
+                seen.add((key, normalize_value(a)))
+                _candidates(cols, ids[i], "model", Fact("model", "user", a, None, None, q, a), key)
+    return pa.Table.from_pydict(cols, schema=CANDIDATE_SCHEMA)
