@@ -56,3 +56,30 @@ def pairs_frame(pairs: pa.Table, exchanges: pa.Table, has_secret: list[bool]) ->
         "has_secret": pa.array(has_secret, pa.bool_()), "successor_found": pc.fill_null(successor_ok, False),
     })
     return _found(frame, "exchange_id", exchanges["exchange_id"], "exchange_found")
+
+
+def training_set_frame(examples: pa.Table, known_pair_ids: pa.Array, active_ids: pa.Array,
+                       grounded_dream_ids: pa.Array, replay_target: int) -> pa.Table:
+    """Example ids and sources with lineage checks and |replay examples − target| on every row."""
+    source = examples["source"]
+    needs_pair = pc.is_in(source, value_set=pa.array(["new", "replay"]))
+    pair_ok = pc.or_(pc.invert(needs_pair), pc.fill_null(pc.is_in(examples["pair_id"], value_set=known_pair_ids), False))
+    is_replay = pc.equal(source, "replay")
+    active_ok = pc.or_(pc.invert(is_replay), pc.fill_null(pc.is_in(examples["pair_id"], value_set=active_ids), False))
+    is_dream = pc.equal(source, "dream")
+    dream_ok = pc.or_(pc.invert(is_dream), pc.fill_null(pc.is_in(examples["pair_id"], value_set=grounded_dream_ids), False))
+    replays = int(pc.sum(is_replay).as_py() or 0)
+    n = examples.num_rows
+    return pa.table({
+        "example_id": examples["example_id"], "source": source, "question": examples["question"],
+        "answer": examples["answer"], "pair_found": pair_ok, "replay_item_active": active_ok, "dream_grounded": dream_ok,
+        "replay_share_error": pa.array([abs(replays - replay_target)] * n, pa.int64()),
+        "text_chars": pc.utf8_length(examples["text"]),
+    })
+
+
+def buffer_frame(buffer: pa.Table) -> pa.Table:
+    """Buffer rows plus the number of active items on every row (for the capacity check)."""
+    active = int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)
+    return buffer.select(["pair_id", "priority", "status", "replay_count"]).append_column(
+        "active_items", pa.array([active] * buffer.num_rows, pa.int64()))

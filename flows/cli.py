@@ -35,10 +35,10 @@ def cmd_sleep(args, home: Home) -> int:
     configure(home)
     from flows.sleep import sleep_cycle
 
+    from flows.report import summary_lines
+
     result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
-    for stage, numbers in result["stages"].items():
-        print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in numbers.items()))
-    print(f"sleep {result['depth']} {result['run_id']}: {result['status']}")
+    print("\n".join(summary_lines(result)))
     return 0
 
 

@@ -11,8 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deployments.schedule import ScheduleConfig
 from storage.errors import ConfigError
+from tasks.depth import SleepConfig
+from tasks.dreams import DreamConfig
+from tasks.extraction import ExtractionConfig
+from tasks.firewall import FirewallConfig
 from tasks.ingest import IngestConfig
+from tasks.mixing import MixingConfig
 from tasks.model_config import ModelConfig
+from tasks.replay import ReplayConfig
+from tasks.scoring import ScoringConfig
 
 
 class Settings(BaseModel):
@@ -21,6 +28,13 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    sleep: SleepConfig = Field(default_factory=SleepConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    firewall: FirewallConfig = Field(default_factory=FirewallConfig)
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    mixing: MixingConfig = Field(default_factory=MixingConfig)
+    dreams: DreamConfig = Field(default_factory=DreamConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 

@@ -29,9 +29,9 @@ def run_demo(home: Home, say=print) -> int:
     configure(home)
     from flows.sleep import sleep_cycle
 
+    from flows.report import summary_lines
+
     result = sleep_cycle(home_dir=str(home.root), depth="auto")
-    print(f"demo: sleep {result['depth']} run {result['run_id']}: {result['status']}")
-    for stage, numbers in result["stages"].items():
-        print(f"  {stage}: " + ", ".join(f"{k} {v}" for k, v in numbers.items()))
+    print("\n".join("demo: " + line for line in summary_lines(result)))
     print(f"demo: inspect with `slowwave --home {home.root} models` or DuckDB over {home.warehouse}")
     return 0

@@ -1,37 +1,27 @@
-"""The sleep cycle: one Prefect flow run, one task per stage, an expectation suite after each."""
+"""The sleep cycle: one Prefect flow run, one task per stage, an expectation suite after each.
+
+Read top to bottom, this is the pipeline: ingest -> score -> extract -> firewall -> mix ->
+(train -> gate -> fuse). Each task reads through storage, calls its pure stage, validates, writes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.compute as pc
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.config import Settings
+from flows.consolidation import mix_task
+from flows.curation import extract_task, firewall_task, new_exchanges, score_task
 from flows.ingest import IngestReport, ingest_paths
 from storage.home import Home
 from storage.ids import new_run_id
-from storage.runs import record_run, utcnow
-
-
-@dataclass
-class SleepReport:
-    """What one sleep cycle did, stage by stage."""
-
-    run_id: str
-    depth: str
-    status: str = "running"
-    stages: dict[str, dict] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        """Human-readable summary lines."""
-        out = [f"sleep {self.depth} run {self.run_id}: {self.status}"]
-        for stage, numbers in self.stages.items():
-            out.append(f"  {stage}: " + ", ".join(f"{k} {v}" for k, v in numbers.items()))
-        return out
+from storage.runs import latest_runs, record_run, utcnow
 
 
 def inbox_paths(home: Home, settings: Settings) -> list[Path]:
@@ -44,7 +34,7 @@ def inbox_paths(home: Home, settings: Settings) -> list[Path]:
 def ingest_task(home: Home, settings: Settings, run_id: str) -> IngestReport | None:
     """Stage 0: ingest new session files from the inbox (retried: it is disk I/O)."""
     paths = inbox_paths(home, settings)
-    if not paths or not any(p.rglob(settings.ingest.pattern) for p in paths):
+    if not paths or not any(any(p.rglob(settings.ingest.pattern)) for p in paths):
         get_run_logger().info("inbox is empty: nothing to ingest")
         return None
     report = ingest_paths(home, paths, settings.ingest, run_id=run_id)
@@ -52,29 +42,87 @@ def ingest_task(home: Home, settings: Settings, run_id: str) -> IngestReport | N
     return report
 
 
+@task(name="load-model", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def model_task(home: Home, settings: Settings, run_id: str):
+    """The current model version (pulled and registered the first time; retried: download and disk)."""
+    from tasks.model_pull import ensure_model
+
+    return ensure_model(home, settings.model, run_id, say=get_run_logger().info)
+
+
+def _extraction_generator(model_dir: Path, settings: Settings):
+    from tasks.answering import generate_chats
+    from tasks.lm import load_model
+
+    model, tok = load_model(model_dir)
+    cfg = settings.extraction
+
+    def generate(chats: list[list[dict]]) -> list[str]:
+        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=8)
+
+    return generate
+
+
 def _flow_run_name() -> str:
     params = flow_run.parameters
-    return f"sleep-{params.get('depth', 'auto')}-{datetime.now().strftime('%Y-%m-%d')}"
+    return f"sleep-{params.get('depth', 'auto')}-{datetime.now():%Y-%m-%d}"
 
 
 @flow(name="sleep-cycle", flow_run_name=_flow_run_name, log_prints=True)
 def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
-    """Run one sleep cycle over the home's new conversations; return the report as a dict."""
+    """Run one sleep cycle over the home's new conversations; return its summary."""
     from flows.config import load_settings
+    from tasks.depth import decide_depth
 
     home = Home.resolve(home_dir).ensure()
     settings = load_settings(home.config_file)
     run_id = new_run_id()
     started = utcnow()
-    report = SleepReport(run_id=run_id, depth=depth)
+    stages: dict[str, dict] = {}
+    summary = {"run_id": run_id, "requested": depth, "depth": None, "status": "running", "stages": stages}
     try:
         ingested = ingest_task(home, settings, run_id)
-        report.stages["ingest"] = ingested.as_dict() if ingested else {"files": 0}
-        report.status = "completed"
+        stages["ingest"] = ingested.as_dict() if ingested else {"files": 0}
+        exchanges = new_exchanges(home)
+        past = [r["depth"] for r in reversed(latest_runs(home, kind="sleep")) if r["status"] == "completed"]
+        chosen, why = decide_depth(depth, exchanges.num_rows, past, settings.sleep)
+        summary.update(depth=chosen, reason=why)
+        get_run_logger().info(f"depth: {chosen or 'none'} ({why})")
+        if chosen is None:
+            summary["status"] = "nothing-to-do"
+            return summary
+        version = model_task(home, settings, run_id)
+        summary["model_before"] = version.name
+        scored = score_task(home, settings, run_id, exchanges)
+        stages["score"] = {"exchanges": scored.num_rows, "retained": int(pc.sum(scored["retained"]).as_py() or 0)}
+        generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
+        candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
+        stages["extract"] = {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())}
+        all_exchanges = _all_exchanges(home)
+        pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, _all_scored(home))
+        stages["firewall"] = {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
+                              **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
+        examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, _all_scored(home),
+                                    version.path, settings.mixing.seed)
+        stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
+                         "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
+        summary["status"] = "completed"
+        return summary
     except BaseException:
-        report.status = "failed"
+        summary["status"] = "failed"
         raise
     finally:
-        record_run(home, run_id, "sleep", started, report.status, depth=depth,
-                   flow_run_id=str(flow_run.id) if flow_run.id else None, summary=report.stages)
-    return {"run_id": run_id, "depth": depth, "status": report.status, "stages": report.stages}
+        record_run(home, run_id, "sleep", started, summary["status"], depth=summary["depth"],
+                   flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary)
+
+
+def _all_exchanges(home: Home):
+    from storage.warehouse import read_table
+
+    return read_table(home, "exchanges")
+
+
+def _all_scored(home: Home):
+    from storage.warehouse import read_table
+
+    return read_table(home, "scored_exchanges")

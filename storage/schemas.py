@@ -166,6 +166,15 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("text", STR, False),  # chat-formatted, add_generation_prompt=False
         ("seed", pa.int64(), False),
     ),
+    # The base model's own answers to the shipped general prompts (anchors against forgetting).
+    "anchor_answers": _schema(
+        ("prompt_id", STR, False),
+        ("run_id", STR, False),
+        ("model_version", STR, False),
+        ("category", STR, False),
+        ("question", STR, False),
+        ("answer", STR, False),
+    ),
     # Every model version ever registered (the folder's manifest is the truth; this is for queries).
     "model_versions": _schema(
         ("version", STR, False),

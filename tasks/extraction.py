@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import pair_id
-from storage.schemas import SCHEMAS
+from storage.schemas import without_run_id
 from tasks.templates import TRIGGERS, Context, Fact, match_message, normalize_value
 
 Generate = Callable[[list[list[dict]]], list[str]]
@@ -39,14 +39,16 @@ class ExtractionConfig(BaseModel):
     max_pairs_per_exchange: int = Field(6, ge=1, description="Most model-written pairs kept from one exchange.")
     batch_size: int = Field(16, ge=1, description="Prompts per call of the injected generate function.")
     max_prompt_chars: int = Field(1500, ge=100, description="User or assistant text longer than this is cut in the prompt.")
+    # Off by default: on the labelled case the 135M default model wrote 6 pairs in 16 CPU minutes and
+    # the firewall rejected all 6 as ungrounded. Worth turning on with a larger model or on Metal.
+    use_model: bool = Field(False, description="Also ask the current model to write pairs (slow on CPU; the "
+                            "firewall checks them like any other).")
+    model_max_tokens: int = Field(128, ge=16, description="Longest model-written extraction per exchange.")
 
 
-def _without_run_id(table: str) -> pa.Schema:
-    schema = SCHEMAS[table]
-    return schema.remove(schema.get_field_index("run_id"))
 
 
-CANDIDATE_SCHEMA = _without_run_id("candidate_pairs")
+CANDIDATE_SCHEMA = without_run_id("candidate_pairs")
 
 
 def fact_key(fact_type: str, subject: str, member: str | None, value: str) -> str:

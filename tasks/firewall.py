@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.schemas import SCHEMAS
+from storage.schemas import without_run_id
 
 I = re.IGNORECASE
 SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [  # kind, pattern (group 'v' = the part to mask, else all)
@@ -74,12 +74,9 @@ class FirewallConfig(BaseModel):
         description="A question or answer naming one of these is about the assistant, not the user.")
 
 
-def _without_run_id(table: str) -> pa.Schema:
-    schema = SCHEMAS[table]
-    return schema.remove(schema.get_field_index("run_id"))
 
 
-PAIRS_SCHEMA, REJECTIONS_SCHEMA = _without_run_id("pairs"), _without_run_id("rejections")
+PAIRS_SCHEMA, REJECTIONS_SCHEMA = without_run_id("pairs"), without_run_id("rejections")
 
 
 def _entropy(s: str) -> float:

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from storage.schemas import SCHEMAS
+from storage.schemas import without_run_id
 
 # ASCII whitespace spelled out: RE2's \s and Python's \s disagree on Unicode spaces.
 WORD_RE = r"[^ \t\n\r\f\v]+"
@@ -132,12 +132,9 @@ def _caps_regex(cfg: ScoringConfig) -> str:
     return r"\b[A-Z]{%d,}\b" % cfg.caps_min_letters
 
 
-def _without_run_id(table: str) -> pa.Schema:
-    schema = SCHEMAS[table]
-    return schema.remove(schema.get_field_index("run_id"))
 
 
-SCORED_SCHEMA = _without_run_id("scored_exchanges")
+SCORED_SCHEMA = without_run_id("scored_exchanges")
 
 
 def _sql_str(s: str) -> str:

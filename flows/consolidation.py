@@ -1,0 +1,131 @@
+"""Stage 4 as a Prefect task: anchors, dreams, replay mixing and the new replay-buffer version."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from expectations.derive import buffer_frame, training_set_frame
+from flows.checks import check
+import pyarrow.parquet as pq
+
+from storage import registry
+from storage.atomic import atomic_path
+from storage.ids import content_id, sha256_file
+from storage.home import Home
+from storage.warehouse import read_table, table_files, write_table
+from tasks.lm import chat_formatter, load_model
+
+ANCHOR_PROMPTS = "anchor_prompts.jsonl"
+
+
+def latest_buffer(home: Home) -> pa.Table:
+    """The newest replay-buffer version (empty before the first sleep)."""
+    files = table_files(home, "replay_buffer")
+    if not files:
+        return read_table(home, "replay_buffer")
+    newest = max(f.parent.name.removeprefix("run_id=") for f in files)
+    return read_table(home, "replay_buffer", run_ids=[newest])
+
+
+def root_version(home: Home) -> registry.Version:
+    """The first ancestor of the current model: anchors are always its answers, so drift cannot compound."""
+    v = registry.get(home, registry.current_name(home))
+    while v.manifest.get("parent"):
+        v = registry.get(home, v.manifest["parent"])
+    return v
+
+
+def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
+    """The root model's answers to the shipped general prompts, generated once per home and kept."""
+    from tasks.answering import answer_questions
+    from tasks.data_files import data_path
+    from tasks.model_pull import cache_dir
+
+    root = root_version(home)
+    have = read_table(home, "anchor_answers")
+    have = have.filter(pc.equal(have["model_version"], root.name))
+    if have.num_rows:
+        return have
+    prompts_file = data_path(ANCHOR_PROMPTS)
+    prompts = [json.loads(line) for line in prompts_file.read_text().splitlines() if line.strip()]
+    # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
+    key = content_id("anc", json.dumps(root.manifest["files"], sort_keys=True), sha256_file(prompts_file),
+                     settings.mixing.anchor_max_tokens)
+    cached = cache_dir() / "anchors" / f"{key}.parquet"
+    if cached.exists():
+        answers = pq.read_table(cached).column("answer").to_pylist()
+    else:
+        model, tok = load_model(root.path)
+        get_run_logger().info(f"anchors: {root.name} answers {len(prompts)} general prompts (once per model)")
+        answers = answer_questions(model, tok, [p["prompt"] for p in prompts],
+                                   max_tokens=settings.mixing.anchor_max_tokens)
+        with atomic_path(cached) as tmp:
+            pq.write_table(pa.table({"answer": answers}), tmp)
+    table = pa.table({
+        "prompt_id": [p["id"] for p in prompts], "model_version": [root.name] * len(prompts),
+        "category": [p["category"] for p in prompts], "question": [p["prompt"] for p in prompts], "answer": answers,
+    })
+    table = table.filter(pc.greater(pc.utf8_length(table["answer"]), 0))
+    write_table(home, "anchor_answers", run_id, table)
+    return table
+
+
+def _replay_target(new_pairs: pa.Table, buffer: pa.Table, n_new: int, share: float) -> int:
+    """Replay examples the mix should hold: the share's ideal count, capped by what can be replayed."""
+    keys = set(new_pairs["fact_key"].to_pylist())
+    eligible = sum(1 for s, k in zip(buffer["status"].to_pylist(), buffer["fact_key"].to_pylist())
+                   if s == "active" and k not in keys)
+    return min(round(n_new * share / (1 - share)), eligible)
+
+
+@task(name="mix", cache_policy=NO_CACHE)
+def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exchanges: pa.Table,
+             scored: pa.Table, model_dir, seed: int) -> tuple[pa.Table, pa.Table]:
+    """Stage 4: tonight's training set (new + replay + dreams + anchors) and the next buffer version."""
+    from tasks.dreams import make_dreams
+    from tasks.mixing import build_training_set, mix_summary
+    from tasks.replay import update_buffer
+
+    log = get_run_logger()
+    previous = latest_buffer(home)
+    current = pairs.filter(pc.is_null(pairs["superseded_by"]))
+    model, tok = load_model(model_dir)
+    dreams = None
+    if depth == "deep":
+        from tasks.answering import sample_answers
+
+        def sample(prompts: list[str], s: int) -> list[str]:
+            return sample_answers(model, tok, prompts, temperature=settings.dreams.temperature, seed=s,
+                                  max_tokens=settings.dreams.max_tokens)
+
+        known = pa.concat_tables([read_table(home, "pairs"), pairs]) if pairs.num_rows else read_table(home, "pairs")
+        dreams, bad, tried = make_dreams(known.filter(pc.is_null(known["superseded_by"])), exchanges, scored,
+                                         sample, settings.dreams, settings.firewall, seed)
+        write_table(home, "pairs", run_id, dreams)
+        write_table(home, "rejections", run_id, bad)
+        log.info(f"dreams: {dreams.num_rows} grounded of {tried} dreamt ({bad.num_rows} rejected)")
+    anchors = anchors_for(home, run_id, settings)
+    examples = build_training_set(current, previous, anchors, dreams, depth, chat_formatter(tok),
+                                  settings.mixing, seed=seed)
+    summary = mix_summary(examples)
+    target = _replay_target(current, previous, summary["new"], settings.mixing.replay_share(depth))
+    known_ids = pa.concat_tables([read_table(home, "pairs", columns=["pair_id"]),
+                                  pairs.select(["pair_id"])])["pair_id"]
+    active = previous.filter(pc.equal(previous["status"], "active"))["pair_id"]
+    dream_ids = dreams["pair_id"] if dreams is not None else pa.array([], pa.string())
+    check(home, run_id, "training_set", training_set_frame(examples, known_ids, active, dream_ids, target),
+          id_column="example_id")
+    replayed = examples.filter(pc.equal(examples["source"], "replay"))["pair_id"].to_pylist()
+    buffer = update_buffer(previous, current, replayed, run_id, settings.replay)
+    check(home, run_id, "replay_buffer", buffer_frame(buffer), id_column="pair_id",
+          params={"capacity": settings.replay.capacity})
+    write_table(home, "training_examples", run_id, examples)
+    write_table(home, "replay_buffer", run_id, buffer)
+    log.info(f"mix ({depth}): {summary}")
+    return examples, buffer
