@@ -44,7 +44,7 @@ def root_version(home: Home) -> registry.Version:
 def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     """The root model's answers to the shipped general prompts, generated once per home and kept."""
     from tasks.answering import answer_questions
-    from tasks.data_files import data_path
+    from tasks.data_files import DATA_DIR, data_path
     from tasks.model_pull import cache_dir
 
     root = root_version(home)
@@ -58,6 +58,9 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     key = content_id("anc", json.dumps(root.manifest["files"], sort_keys=True), sha256_file(prompts_file),
                      settings.mixing.anchor_max_tokens)
     cached = cache_dir() / "anchors" / f"{key}.parquet"
+    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"  # the default float32 model's, made here once
+    if shipped.exists():
+        cached = shipped
     if cached.exists():
         answers = pq.read_table(cached).column("answer").to_pylist()
     else:
