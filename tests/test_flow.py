@@ -8,32 +8,60 @@ from datetime import datetime
 
 import pytest
 
+from storage.catalog import connect
 from storage.home import Home
 from storage.runs import latest_runs
 
-pytestmark = pytest.mark.prefect
+pytestmark = [pytest.mark.prefect, pytest.mark.model]
 
 
-def test_sleep_flow_ingests_the_inbox_and_records_the_run(prefect_harness, tmp_path, fixture_sessions):
+def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_path, fixture_sessions,
+                                                           converted_model_dir):
     from prefect.client.orchestration import get_client
 
     from flows.sleep import sleep_cycle
 
     home = Home(tmp_path / "h").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
-    result = sleep_cycle(home_dir=str(home.root), depth="light")
-    assert result["status"] == "completed"
-    assert result["stages"]["ingest"]["exchanges_added"] == 40
+    result = sleep_cycle(home_dir=str(home.root), depth="auto")
+    assert (result["status"], result["depth"]) == ("completed", "light")
+    stages = result["stages"]
+    assert stages["ingest"]["exchanges_added"] == 40
+    assert stages["score"]["exchanges"] == 40 and 0 < stages["score"]["retained"] < 40
+    assert stages["firewall"]["accepted"] >= 2
+    con = connect(home)
+    # Every new training example traces back to a pair, an exchange and a line in a real file.
+    lineage = con.sql("""
+        select t.source, count(*) filter (where m.line_no is not null) as traced, count(*) as n
+        from training_examples t left join pairs p using (pair_id)
+        left join exchanges e on e.exchange_id = p.exchange_id
+        left join messages m on m.message_id = e.user_message_id
+        group by 1 order by 1""").fetchall()
+    by_source = {s: (traced, n) for s, traced, n in lineage}
+    assert by_source["new"][0] == by_source["new"][1] > 0
+    assert by_source["anchor"][1] > 0 and by_source["anchor"][0] == 0
+    assert stages["mix"]["new"] == by_source["new"][1]
+    suites = dict(con.sql("select suite, bool_and(success) from validations group by 1").fetchall())
+    assert suites == {"exchanges": True, "scored": True, "candidates": True, "pairs": True,
+                      "training_set": True, "replay_buffer": True}
     run = latest_runs(home, kind="sleep")[0]
     assert (run["run_id"], run["status"], run["depth"]) == (result["run_id"], "completed", "light")
 
     async def read_back():
         async with get_client() as client:
-            return await client.read_flow_run(run["flow_run_id"])
+            fr = await client.read_flow_run(run["flow_run_id"])
+            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    flow_run = asyncio.run(read_back())
-    assert flow_run.name == f"sleep-light-{datetime.now():%Y-%m-%d}"
+            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))
+            return fr, tasks
+
+    flow_run, task_runs = asyncio.run(read_back())
+    assert flow_run.name == f"sleep-auto-{datetime.now():%Y-%m-%d}"
     assert flow_run.state.is_completed()
-    again = sleep_cycle(home_dir=str(home.root), depth="light")
-    assert again["stages"]["ingest"]["exchanges_added"] == 0
-    assert again["stages"]["ingest"]["files_skipped"] == 12
+    names = {t.name.rsplit("-", 1)[0] for t in task_runs}
+    assert {"ingest", "load-model", "score", "extract", "firewall", "mix"} <= names
+    assert all(t.state.is_completed() for t in task_runs)
+
+    again = sleep_cycle(home_dir=str(home.root), depth="auto")
+    assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 12
+    assert "nothing new" in again["reason"]
