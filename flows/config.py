@@ -15,11 +15,13 @@ from tasks.depth import SleepConfig
 from tasks.dreams import DreamConfig
 from tasks.extraction import ExtractionConfig
 from tasks.firewall import FirewallConfig
+from tasks.gating import GateConfig
 from tasks.ingest import IngestConfig
 from tasks.mixing import MixingConfig
 from tasks.model_config import ModelConfig
 from tasks.replay import ReplayConfig
 from tasks.scoring import ScoringConfig
+from tasks.training import TrainConfig
 
 
 class Settings(BaseModel):
@@ -35,6 +37,8 @@ class Settings(BaseModel):
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
     mixing: MixingConfig = Field(default_factory=MixingConfig)
     dreams: DreamConfig = Field(default_factory=DreamConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 

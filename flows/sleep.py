@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 from flows.config import Settings
 from flows.consolidation import mix_task
 from flows.curation import extract_task, firewall_task, new_exchanges, score_task
+from flows.learning import fuse_task, gate_task, train_task
 from flows.ingest import IngestReport, ingest_paths
 from storage.home import Home
 from storage.ids import new_run_id
@@ -106,6 +107,21 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
                                     version.path, settings.mixing.seed)
         stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
                          "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
+        adapter_id, adapter_dir, trained = train_task(home, settings, run_id, chosen, examples, version)
+        stages["train"] = {"adapter": adapter_id, "steps": trained["iterations"],
+                           "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",
+                           "tokens/s": trained["tokens_per_second"]}
+        decision = gate_task(home, settings, run_id, version, adapter_id, adapter_dir, pairs)
+        stages["gate"] = {"decision": "approved" if decision["approved"] else "rejected",
+                          "benchmark_ratio": round(decision["benchmark_ratio"], 3),
+                          "ppl_drift": f"{decision['ppl_drift']:+.1%}",
+                          "recall": f"{decision['recall_pre']} -> {decision['recall_post']}",
+                          **({"reasons": "; ".join(decision["reasons"])} if decision["reasons"] else {}),
+                          **({"warnings": "; ".join(decision["warnings"])} if decision["warnings"] else {})}
+        summary["model_after"] = version.name
+        if decision["approved"]:
+            summary["model_after"] = fuse_task(home, settings, run_id, version, adapter_id, adapter_dir,
+                                               decision).name
         summary["status"] = "completed"
         return summary
     except BaseException:
