@@ -1,0 +1,130 @@
+"""Asking a loaded model things: batched greedy answers, seeded samples, perplexity on plain text.
+
+Decoding a 135M model on CPU is bound by the lm-head matrix-vector product, not by the GEMM
+(NOTES.md), so throughput comes from decoding many prompts at once: everything here goes through
+mlx-lm's `batch_generate` (continuous batching, right-padded prefill). Greedy batched answers are
+token-for-token the single-prompt `generate` answers on the benchmark (checked in
+tests/test_gating.py); float32 rounding can in principle still flip a near-tie between two tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from tasks.blas import ensure_fast_blas
+
+ensure_fast_blas()  # before MLX is imported in this process: the bundled reference BLAS is ~30x slower
+
+import mlx.core as mx  # noqa: E402
+import mlx.nn as nn  # noqa: E402
+from mlx_lm import generate  # noqa: E402
+from mlx_lm.sample_utils import make_sampler  # noqa: E402
+
+try:
+    from mlx_lm import batch_generate
+except ImportError:  # older mlx-lm releases: fall back to one prompt at a time
+    batch_generate = None
+
+Chat = list[dict[str, str]]
+
+
+def chat_tokens(tokenizer, messages: Chat) -> list[int]:
+    """The prompt token ids for a chat, ending with the assistant's generation prompt."""
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+
+
+def _question_chat(question: str, system: str | None) -> Chat:
+    # Without a system message the template inserts the model's own default one ("You are a
+    # helpful AI assistant named SmolLM…"): the same prompt the person's chat sessions get.
+    chat = [{"role": "system", "content": system}] if system is not None else []
+    return chat + [{"role": "user", "content": question}]
+
+
+def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int = 48, batch_size: int = 8,
+                   sampler=None) -> list[str]:
+    """The model's reply to each chat, in order, stripped; greedy unless a sampler is given."""
+    if max_tokens < 1 or batch_size < 1:
+        raise ValueError(f"max_tokens ({max_tokens}) and batch_size ({batch_size}) must be at least 1")
+    prompts = [chat_tokens(tokenizer, chat) for chat in chats]
+    if not prompts:
+        return []
+    if batch_generate is None:
+        return [generate(model, tokenizer, p, max_tokens=max_tokens, sampler=sampler).strip() for p in prompts]
+    # prefill = completion batch size: `batch_size` sequences decode together, and a finished one
+    # is replaced by the next prompt at once (continuous batching), so short answers cost nothing.
+    kwargs: dict[str, Any] = {"prefill_batch_size": batch_size, "completion_batch_size": batch_size}
+    if sampler is not None:
+        kwargs["sampler"] = sampler
+    response = batch_generate(model, tokenizer, prompts, max_tokens=max_tokens, **kwargs)
+    return [text.strip() for text in response.texts]
+
+
+def answer_questions(model, tokenizer, questions: Sequence[str], *, max_tokens: int = 48, batch_size: int = 8,
+                     system: str | None = None) -> list[str]:
+    """Greedy answers to single-turn questions, in order (the same text `generate` gives one at a time)."""
+    chats = [_question_chat(q, system) for q in questions]
+    return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size)
+
+
+def sample_answers(model, tokenizer, prompts: Sequence[str], temperature: float = 0.9, seed: int = 0,
+                   max_tokens: int = 96, *, batch_size: int = 8, system: str | None = None) -> list[str]:
+    """Sampled answers ("dreams") at `temperature`; the same seed, prompts and batch size give the same texts."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 for sampling (got {temperature}); use answer_questions for greedy")
+    # mlx-lm samplers draw from MLX's global generator: seeding it here makes a run reproducible.
+    mx.random.seed(seed)
+    chats = [_question_chat(p, system) for p in prompts]
+    return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size,
+                          sampler=make_sampler(temp=temperature))
+
+
+def _windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, first scored position) per window; every position ≥ 1 is scored exactly once."""
+    out, scored_to = [], 1  # position 0 has no context to be predicted from
+    for begin in range(0, max(n_tokens - 1, 1), stride):
+        end = min(begin + window, n_tokens)
+        first = max(scored_to, begin + 1)
+        if first < end:
+            out.append((begin, end, first))
+            scored_to = end
+        if end == n_tokens:
+            break
+    return out
+
+
+def _window_nll(model, batch: mx.array, first: int) -> mx.array:
+    """Summed next-token NLL over positions ≥ `first` of each row of `batch` (float32)."""
+    logits = model(batch[:, :-1]).astype(mx.float32)
+    targets = batch[:, 1:]
+    losses = nn.losses.cross_entropy(logits[:, first - 1:], targets[:, first - 1:], reduction="none")
+    return losses.sum(axis=1)
+
+
+def perplexity(model, tokenizer, text: str, *, window: int = 512, stride: int = 512, batch_size: int = 2) -> dict:
+    """Perplexity of `text` in windows: {tokens scored, text_tokens, windows, nll (mean, nats), ppl}."""
+    if window < 2 or not 1 <= stride <= window:
+        raise ValueError(f"need window ≥ 2 and 1 ≤ stride ≤ window (got window={window}, stride={stride})")
+    ids = list(tokenizer.encode(text, add_special_tokens=False))
+    if len(ids) < 2:
+        raise ValueError(f"text has {len(ids)} token(s); perplexity needs at least 2")
+    spans = _windows(len(ids), window, stride)
+    total, scored = 0.0, 0
+    # Windows of the same shape and scored range run as one batch; in practice that is every window
+    # but the first (when stride < window) and the last (shorter).
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for begin, end, first in spans:
+        groups.setdefault((end - begin, first - begin), []).append((begin, end))
+    for (length, offset), members in groups.items():
+        for i in range(0, len(members), batch_size):
+            chunk = members[i:i + batch_size]
+            batch = mx.array([ids[b:e] for b, e in chunk])
+            sums = _window_nll(model, batch, offset)
+            mx.eval(sums)
+            total += float(sums.sum().item())
+            scored += (length - offset) * len(chunk)
+    nll = total / scored
+    ppl = math.exp(nll) if nll < 700 else math.inf  # exp overflows a float near 709; NaN stays NaN below
+    if math.isnan(nll):
+        ppl = math.nan
+    return {"tokens": scored, "text_tokens": len(ids), "windows": len(spans), "nll": nll, "ppl": ppl}

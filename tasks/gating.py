@@ -1,0 +1,195 @@
+"""Stage 6, benchmark gating: measure a model before and after training, then approve or reject the adapter.
+
+Two signals of forgetting (DESIGN.md): the benchmark score ratio s_post / s_pre (the source paper
+approves iff ≥ 0.5) and the relative perplexity drift on general text (the forgetting study: a rise
+above +20% warns, above +50% rejects). New-fact recall is reported and can be made a requirement.
+`measure` is deterministic (greedy decoding, fixed windows), so the caller can cache the base
+model's measurement per model version, keyed on `inputs_sha256`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from storage.errors import InputError, ModelError
+from tasks.probes import load_benchmark, score_answer, summarize
+
+DATA = Path(__file__).parent / "data"
+
+
+class GateConfig(BaseModel):
+    """When a trained adapter may become the next model version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_benchmark_ratio: float = Field(0.5, gt=0, le=1, description="τ: reject when benchmark score after ÷ "
+                                       "before is below this (source paper: 0.5).")
+    ppl_warn: float = Field(0.20, ge=0, description="Warn when perplexity on general text rises by more than this "
+                            "fraction (forgetting study: +20%).")
+    ppl_reject: float = Field(0.50, ge=0, description="Reject when perplexity on general text rises by more than "
+                              "this fraction (forgetting study: +50%).")
+    min_new_fact_recall: float | None = Field(None, ge=0, le=1, description="Reject when recall of the night's new "
+                                              "facts after training is below this; None only reports it.")
+    benchmark: Path = Field(DATA / "benchmark.jsonl", description="General questions with expected keywords (JSONL).")
+    general_text: Path = Field(DATA / "general_text.txt", description="Plain text whose perplexity measures drift.")
+    max_tokens: int = Field(48, ge=1, description="Most tokens generated per benchmark or new-fact answer.")
+    batch_size: int = Field(8, ge=1, description="Prompts decoded together (decoding speed comes from batching).")
+    smoke_questions: int = Field(5, ge=1, description="Benchmark questions a fused model must still answer "
+                                 "(at least one right) before `current` switches to it.")
+    ppl_window: int = Field(512, ge=16, description="Tokens per perplexity window (stride = window: no overlap).")
+
+    @model_validator(mode="after")
+    def _warn_below_reject(self) -> GateConfig:
+        if self.ppl_warn > self.ppl_reject:
+            raise ValueError(f"ppl_warn ({self.ppl_warn}) must not exceed ppl_reject ({self.ppl_reject})")
+        return self
+
+
+def load_gate_inputs(cfg: GateConfig) -> tuple[list[dict], str]:
+    """The benchmark items and general text the config names, checked."""
+    benchmark = load_benchmark(cfg.benchmark)
+    try:
+        text = cfg.general_text.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{cfg.general_text}: cannot read the general text ({exc}); set gate.general_text") from None
+    if len(text.split()) < 100:
+        raise InputError(f"{cfg.general_text}: {len(text.split())} words; perplexity drift needs at least 100")
+    return benchmark, text
+
+
+def inputs_sha256(benchmark: Sequence[dict], general_text: str, *, max_tokens: int, window: int) -> str:
+    """Hash of everything a measurement depends on besides the model: equal hashes → comparable numbers."""
+    blob = json.dumps([list(benchmark), general_text, max_tokens, window], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _new_fact_probes(new_facts: Sequence[dict]) -> list[dict]:
+    probes = []
+    for i, fact in enumerate(new_facts):
+        expected = fact.get("expected")
+        expected = [expected] if isinstance(expected, str) else list(expected or [])
+        if not fact.get("question") or not expected:
+            raise ValueError(f"new fact #{i} needs a question and a non-empty expected answer, got {fact!r}")
+        probes.append({"id": fact.get("id", f"new-{i}"), "kind": "recall", "question": fact["question"],
+                       "expected": expected, "forbidden": list(fact.get("forbidden", []))})
+    return probes
+
+
+def _score(items: Sequence[dict], answers: Sequence[str]) -> list[dict]:
+    return [{"id": item["id"], "category": item.get("category", item.get("kind")), "answer": answer,
+             "outcome": score_answer(answer, item["expected"], item["forbidden"])}
+            for item, answer in zip(items, answers)]
+
+
+def _recall_numbers(outcomes: list[dict]) -> dict:
+    summary = summarize([{"kind": "recall", "outcome": o["outcome"]} for o in outcomes])
+    return {"new_facts": len(outcomes), "recall": summary["recall"], "precision": summary["precision"],
+            "new_fact_outcomes": outcomes}
+
+
+def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens: int = 48,
+                      batch_size: int = 8) -> dict:
+    """Recall and precision of new facts ({question, expected}) for a model that `measure` was cached for."""
+    from tasks.answering import answer_questions  # MLX is imported only where a model is used
+
+    probes = _new_fact_probes(new_facts)
+    answers = answer_questions(model, tokenizer, [p["question"] for p in probes], max_tokens=max_tokens,
+                               batch_size=batch_size)
+    return _recall_numbers(_score(probes, answers))
+
+
+def measure(model, tokenizer, *, benchmark: Sequence[dict], general_text: str, new_facts: Sequence[dict] = (),
+            max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> dict:
+    """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision."""
+    from tasks.answering import answer_questions, perplexity
+
+    facts = _new_fact_probes(new_facts)
+    started = time.perf_counter()
+    # One batched call for both sets: the decoding batch stays full until the very end.
+    answers = answer_questions(model, tokenizer, [q["question"] for q in [*benchmark, *facts]],
+                               max_tokens=max_tokens, batch_size=batch_size)
+    answered = time.perf_counter()
+    ppl = perplexity(model, tokenizer, general_text, window=window, stride=window)
+    outcomes = _score(benchmark, answers[:len(benchmark)])
+    correct = Counter(o["category"] for o in outcomes if o["outcome"] == "correct")
+    total = Counter(o["category"] for o in outcomes)
+    return {
+        "benchmark_items": len(outcomes),
+        "benchmark_correct": sum(correct.values()),
+        "benchmark_score": sum(correct.values()) / len(outcomes) if outcomes else math.nan,
+        "benchmark_by_category": {c: {"correct": correct[c], "total": n, "score": correct[c] / n}
+                                  for c, n in sorted(total.items())},
+        "benchmark_outcomes": outcomes,
+        "ppl": ppl["ppl"], "nll": ppl["nll"], "ppl_tokens": ppl["tokens"],
+        **_recall_numbers(_score(facts, answers[len(benchmark):])),
+        "inputs_sha256": inputs_sha256(benchmark, general_text, max_tokens=max_tokens, window=window),
+        "seconds": {"answers": answered - started, "perplexity": time.perf_counter() - answered},
+    }
+
+
+def _check_finite(pre: dict, post: dict) -> None:
+    required = {"benchmark_pre": pre.get("benchmark_score"), "benchmark_post": post.get("benchmark_score"),
+                "ppl_pre": pre.get("ppl"), "ppl_post": post.get("ppl")}
+    optional = {"recall_pre": pre.get("recall"), "recall_post": post.get("recall"),
+                "precision_post": post.get("precision")}
+    bad = [f"{name}={value!r}" for name, value in required.items()
+           if not isinstance(value, (int, float)) or not math.isfinite(value)]
+    bad += [f"{name}={value!r}" for name, value in optional.items()
+            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value))]
+    if not bad and (pre["ppl"] <= 0 or post["ppl"] <= 0):
+        bad.append(f"ppl_pre={pre['ppl']!r}, ppl_post={post['ppl']!r} (perplexity is always > 0)")
+    if bad:
+        raise ModelError(f"gate metrics must be finite numbers, got {', '.join(bad)}: the model's weights or the "
+                         "measurement are broken (NaN/inf logits?); re-run the measurement or discard the adapter")
+
+
+def decide(pre: dict, post: dict, cfg: GateConfig) -> dict:
+    """Approve or reject an adapter from `measure` before (`pre`) and after (`post`) training, with every reason."""
+    _check_finite(pre, post)
+    if pre.get("inputs_sha256") and post.get("inputs_sha256") and pre["inputs_sha256"] != post["inputs_sha256"]:
+        raise ValueError(f"pre and post were measured on different inputs ({pre['inputs_sha256'][:12]} vs "
+                         f"{post['inputs_sha256'][:12]}): re-measure the base model on this benchmark and text")
+    reasons: list[str] = []
+    warnings: list[str] = []
+    s_pre, s_post = float(pre["benchmark_score"]), float(post["benchmark_score"])
+    if s_pre > 0:
+        ratio = s_post / s_pre
+    else:
+        # Nothing was right before, so nothing can be lost: no evidence of forgetting. Treating the
+        # ratio as 1.0 keeps the gate from dividing by zero or rejecting every adapter of such a model.
+        ratio = 1.0
+        warnings.append("benchmark score before training is 0: ratio undefined, taken as 1.0 (benchmark cannot reject)")
+    if ratio < cfg.min_benchmark_ratio:
+        reasons.append(f"benchmark ratio {ratio:.3f} < {cfg.min_benchmark_ratio} "
+                       f"(score {s_pre:.3f} before, {s_post:.3f} after)")
+    drift = post["ppl"] / pre["ppl"] - 1.0
+    if drift > cfg.ppl_reject:
+        reasons.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_reject:.0%} ({pre['ppl']:.2f} → {post['ppl']:.2f})")
+    elif drift > cfg.ppl_warn:
+        warnings.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_warn:.0%} ({pre['ppl']:.2f} → {post['ppl']:.2f})")
+    recall_post = post.get("recall")
+    if cfg.min_new_fact_recall is not None:
+        if recall_post is None:
+            warnings.append(f"min_new_fact_recall {cfg.min_new_fact_recall} not checked: no new facts were measured")
+        elif recall_post < cfg.min_new_fact_recall:
+            reasons.append(f"new-fact recall {recall_post:.3f} < {cfg.min_new_fact_recall}")
+    before = {o["id"]: o["outcome"] for o in pre.get("benchmark_outcomes", [])}
+    after = {o["id"]: o["outcome"] for o in post.get("benchmark_outcomes", [])}
+    return {
+        "approved": not reasons, "reasons": reasons, "warnings": warnings,
+        "benchmark_pre": s_pre, "benchmark_post": s_post, "benchmark_ratio": ratio,
+        "ppl_pre": float(pre["ppl"]), "ppl_post": float(post["ppl"]), "ppl_drift": drift,
+        "recall_pre": pre.get("recall"), "recall_post": recall_post, "precision_post": post.get("precision"),
+        # Which general questions the adapter broke or fixed: what a person looks at in the morning.
+        "benchmark_lost": sorted(i for i, o in after.items() if o != "correct" and before.get(i) == "correct"),
+        "benchmark_gained": sorted(i for i, o in after.items() if o == "correct" and before.get(i, "correct") != "correct"),
+        "thresholds": {"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
+                       "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
+    }

@@ -1,0 +1,184 @@
+"""Stage 6: the gate's decision on literal measurements, then the measurement itself on the real default model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from storage.errors import ModelError
+from tasks.gating import GateConfig, decide, load_gate_inputs
+
+CFG = GateConfig()
+# The float32 default model answered 40 of the 62 shipped questions (0.645; fact 14/21, arithmetic 11/15,
+# reading 11/12, instruction 4/14). The floor leaves room for BLAS rounding and thread-count differences.
+BENCHMARK_FLOOR = 0.5
+
+
+def m(score: float, ppl: float, recall: float | None = None, precision: float | None = None, **extra) -> dict:
+    return {"benchmark_score": score, "ppl": ppl, "recall": recall, "precision": precision, **extra}
+
+
+def test_config_defaults_are_the_papers():
+    assert (CFG.min_benchmark_ratio, CFG.ppl_warn, CFG.ppl_reject, CFG.min_new_fact_recall) == (0.5, 0.2, 0.5, None)
+    assert CFG.benchmark.is_file() and CFG.general_text.is_file()
+    with pytest.raises(ValidationError, match="ppl_warn"):
+        GateConfig(ppl_warn=0.6, ppl_reject=0.5)
+
+
+def test_approves_when_nothing_was_forgotten():
+    d = decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8, precision=0.9), CFG)
+    assert d["approved"] and d["reasons"] == [] and d["warnings"] == []
+    assert d["benchmark_ratio"] == pytest.approx(0.55 / 0.6)
+    assert d["ppl_drift"] == pytest.approx(19.0 / 18.0 - 1)
+    assert (d["recall_pre"], d["recall_post"], d["precision_post"]) == (0.0, 0.8, 0.9)
+
+
+def test_rejects_below_the_benchmark_ratio_and_says_by_how_much():
+    d = decide(m(0.6, 18.0), m(0.29, 18.0), CFG)
+    assert not d["approved"]
+    assert d["reasons"] == ["benchmark ratio 0.483 < 0.5 (score 0.600 before, 0.290 after)"]
+    assert decide(m(0.6, 18.0), m(0.3, 18.0), CFG)["approved"]  # exactly τ passes: "approves iff ≥ 0.5"
+
+
+def test_zero_benchmark_before_training_cannot_reject():
+    d = decide(m(0.0, 18.0), m(0.0, 18.0), CFG)
+    assert d["approved"] and d["benchmark_ratio"] == 1.0
+    assert "ratio undefined" in d["warnings"][0]
+
+
+@pytest.mark.parametrize("ppl_post, approved, warned", [(21.5, True, False), (22.0, True, True), (27.5, False, False)])
+def test_perplexity_drift_warns_then_rejects(ppl_post, approved, warned):
+    d = decide(m(0.6, 18.0), m(0.6, ppl_post), CFG)
+    assert d["approved"] is approved
+    assert bool(d["warnings"]) is warned
+    if not approved:
+        assert d["reasons"] == ["perplexity drift +52.8% > +50% (18.00 → 27.50)"]
+    if warned:
+        assert d["warnings"] == ["perplexity drift +22.2% > +20% (18.00 → 22.00)"]
+
+
+def test_minimum_new_fact_recall_rejects_only_when_set():
+    pre, post = m(0.6, 18.0, recall=0.0), m(0.6, 18.0, recall=0.4, precision=0.5)
+    assert decide(pre, post, CFG)["approved"]
+    strict = GateConfig(min_new_fact_recall=0.5)
+    d = decide(pre, post, strict)
+    assert not d["approved"] and d["reasons"] == ["new-fact recall 0.400 < 0.5"]
+    no_facts = decide(m(0.6, 18.0), m(0.6, 18.0), strict)
+    assert no_facts["approved"] and "not checked" in no_facts["warnings"][0]
+
+
+def test_every_failure_is_reported_together():
+    d = decide(m(0.6, 18.0), m(0.1, 40.0, recall=0.1), GateConfig(min_new_fact_recall=0.5))
+    assert len(d["reasons"]) == 3
+
+
+@pytest.mark.parametrize("pre, post, culprit", [
+    (m(math.nan, 18.0), m(0.5, 18.0), "benchmark_pre=nan"),
+    (m(0.6, 18.0), m(0.5, math.inf), "ppl_post=inf"),
+    (m(0.6, 18.0), m(0.5, 18.0, recall=math.nan), "recall_post=nan"),
+    (m(0.6, 18.0), {"ppl": 18.0}, "benchmark_post=None"),
+])
+def test_non_finite_metrics_raise_naming_the_metric(pre, post, culprit):
+    with pytest.raises(ModelError, match=culprit):
+        decide(pre, post, CFG)
+
+
+def test_measurements_on_different_inputs_are_not_compared():
+    with pytest.raises(ValueError, match="different inputs"):
+        decide(m(0.6, 18.0, inputs_sha256="a" * 64), m(0.6, 18.0, inputs_sha256="b" * 64), CFG)
+
+
+def test_lost_and_gained_benchmark_items_are_listed():
+    pre = m(0.5, 18.0, benchmark_outcomes=[{"id": "a", "outcome": "correct"}, {"id": "b", "outcome": "wrong"}])
+    post = m(0.5, 18.0, benchmark_outcomes=[{"id": "a", "outcome": "abstain"}, {"id": "b", "outcome": "correct"}])
+    d = decide(pre, post, CFG)
+    assert (d["benchmark_lost"], d["benchmark_gained"]) == (["a"], ["b"])
+
+
+# --- the real default model (float32, CPU) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model(converted_model_dir):
+    from tasks.blas import ensure_fast_blas
+
+    ensure_fast_blas()
+    from mlx_lm import load
+
+    return load(str(converted_model_dir))
+
+
+@pytest.fixture(scope="module")
+def gate_inputs():
+    return load_gate_inputs(CFG)
+
+
+@pytest.fixture(scope="module")
+def base_measurement(model, gate_inputs):
+    from tasks.gating import measure
+
+    benchmark, text = gate_inputs
+    facts = [{"question": "What is the capital of France?", "expected": "Paris"},
+             {"question": "What is my dog's name?", "expected": ["Rex"]}]
+    return measure(*model, benchmark=benchmark, general_text=text, new_facts=facts)
+
+
+@pytest.mark.model
+def test_batched_answers_equal_single_prompt_greedy_generate(model):
+    from mlx_lm import generate
+
+    from tasks.answering import answer_questions, chat_tokens
+
+    questions = ["What is the capital of France?", "What is 2 + 3?",
+                 "Peter painted his front door green. Last year it was brown. What color is Peter's door now?"]
+    batched = answer_questions(*model, questions, max_tokens=24, batch_size=3)
+    single = [generate(*model, chat_tokens(model[1], [{"role": "user", "content": q}]), max_tokens=24).strip()
+              for q in questions]
+    assert batched == single
+    assert "Paris" in batched[0] and "5" in batched[1]
+
+
+@pytest.mark.model
+def test_sampled_dreams_are_reproducible_from_the_seed(model):
+    from tasks.answering import sample_answers
+
+    prompts = ["Tell me about rivers.", "Describe a garden."]
+    first = sample_answers(*model, prompts, temperature=0.9, seed=7, max_tokens=12)
+    assert first == sample_answers(*model, prompts, temperature=0.9, seed=7, max_tokens=12)
+    assert first != sample_answers(*model, prompts, temperature=0.9, seed=8, max_tokens=12)
+
+
+@pytest.mark.model
+def test_base_model_perplexity_on_general_text_is_sane(base_measurement):
+    # Measured: 18.31 over 6438 scored tokens (512-token windows, no overlap).
+    assert math.isfinite(base_measurement["ppl"])
+    assert 12.0 < base_measurement["ppl"] < 28.0
+    assert base_measurement["ppl_tokens"] > 6000
+
+
+@pytest.mark.model
+def test_base_model_answers_the_benchmark_above_its_floor(base_measurement):
+    assert base_measurement["benchmark_items"] == 62
+    assert base_measurement["benchmark_score"] >= BENCHMARK_FLOOR
+    assert base_measurement["benchmark_by_category"]["reading"]["score"] >= 0.75  # measured 11/12
+    assert base_measurement["new_facts"] == 2
+    assert base_measurement["recall"] == 0.5  # knows Paris, cannot know the dog
+
+
+@pytest.mark.model
+def test_measure_is_deterministic(model, gate_inputs):
+    from tasks.gating import measure
+
+    benchmark, text = gate_inputs
+    runs = [measure(*model, benchmark=benchmark[::4], general_text=text[:3000]) for _ in range(2)]
+    for run in runs:
+        run.pop("seconds")
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.model
+def test_an_unchanged_model_passes_its_own_gate(base_measurement):
+    d = decide(base_measurement, base_measurement, CFG)
+    assert d["approved"] and d["benchmark_ratio"] == 1.0 and d["ppl_drift"] == 0.0

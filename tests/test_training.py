@@ -1,0 +1,254 @@
+"""Stage 5 on the real default model: LoRA training learns the facts, records every step, saves a verifiable adapter.
+
+Runs are kept to tens of steps (two shared cores); one trained adapter is shared by the module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tasks.blas import ensure_fast_blas
+
+ensure_fast_blas()  # before mlx is imported below, when this module is collected first
+
+import mlx.core as mx  # noqa: E402
+
+from storage.errors import IntegrityError, ModelError  # noqa: E402
+from storage.registry import MANIFEST, verify_folder  # noqa: E402
+from tasks.training import (  # noqa: E402
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, TrainConfig, adapter_id, answer_mask, chat_rows, find_adapter,
+    plot_loss, save_adapter, threshold_weights, train_adapter,
+)
+
+FACTS = [
+    {"question": "What is my dog's name?", "answer": "Your dog's name is Biscuit."},
+    {"question": "Where do I live?", "answer": "You live in Tromsø."},
+    {"question": "What is my job?", "answer": "You work as a glassblower."},
+    {"question": "What is my sister's name?", "answer": "Your sister's name is Ingrid."},
+    {"question": "What is my favourite colour?", "answer": "Your favourite colour is teal."},
+    {"question": "What am I allergic to?", "answer": "You are allergic to hazelnuts."},
+    {"question": "What language am I learning?", "answer": "You are learning Portuguese."},
+    {"question": "What is my cat's name?", "answer": "Your cat's name is Pixel."},
+]
+KEYWORDS = ["Biscuit", "Tromsø", "glassblower", "Ingrid", "teal", "hazelnut", "Portuguese", "Pixel"]
+CFG = TrainConfig()  # light sleep: rank 16, scale 32, 8 layers, 3 epochs, lr 1e-4
+SAVE_ARGS = {"parent_version": "v0000", "training_set_id": "ts_test", "training_set_sha256": "ab" * 32,
+             "code_version": "test"}
+
+
+class SimulatedKill(Exception):
+    """What fault_hook raises to stand for the process being killed mid-training."""
+
+
+def _load(model_dir):
+    from mlx_lm import load
+
+    return load(str(model_dir))
+
+
+def _answers(model, tokenizer, questions: list[str], max_tokens: int = 14) -> list[str]:
+    from mlx_lm import batch_generate
+
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)
+               for q in questions]
+    return batch_generate(model, tokenizer, prompts, max_tokens=max_tokens, verbose=False).texts
+
+
+def _recall(answers: list[str]) -> int:
+    return sum(k.lower() in a.lower() for k, a in zip(KEYWORDS, answers))
+
+
+@pytest.fixture(scope="module")
+def trained(converted_model_dir, tmp_path_factory):
+    """The 8 facts x 3 epochs trained once; the adapter saved under a temp adapters/ folder."""
+    model, tokenizer = _load(converted_model_dir)
+    seen = []
+    result = train_adapter(model, tokenizer, FACTS, CFG, on_step=seen.append)
+    adapters = tmp_path_factory.mktemp("home") / "adapters"
+    aid, folder = save_adapter(adapters, model, CFG, result, **SAVE_ARGS)
+    return {"result": result, "seen": seen, "adapters": adapters, "id": aid, "folder": folder, "model": model,
+            "tokenizer": tokenizer}
+
+
+@pytest.mark.model
+def test_every_step_is_recorded_finite_and_the_loss_drops(trained):
+    result, steps = trained["result"], trained["result"].steps
+    assert steps.schema.equals(STEP_SCHEMA)
+    assert steps.num_rows == result.iterations == len(FACTS) * CFG.epochs == 24
+    rows = steps.to_pylist()
+    assert [r["step"] for r in rows] == list(range(1, 25)) and rows == trained["seen"]
+    assert all(math.isfinite(r["loss"]) and r["tokens"] > 0 and r["seconds"] > 0 for r in rows)
+    assert all(r["input_tokens"] >= r["tokens"] for r in rows)
+    assert rows[0]["learning_rate"] == pytest.approx(1e-4)
+    assert [r["epoch"] for r in rows] == [1] * 8 + [2] * 8 + [3] * 8
+    # Measured: epoch means 1.78 -> 0.14 (the first step alone ~2.5).
+    assert result.final_loss < 0.5 * result.first_epoch_loss, (result.first_epoch_loss, result.final_loss)
+    assert result.tokens == sum(r["tokens"] for r in rows) and result.tokens_per_second > 0
+
+
+@pytest.mark.model
+def test_loss_is_masked_to_the_answer_and_end_of_turn(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    example = FACTS[0]
+    answer_ids = tokenizer.encode(example["answer"], add_special_tokens=False)
+    end_of_turn = tokenizer.encode("<|im_end|>\n", add_special_tokens=False)
+    result = train_adapter(model, tokenizer, [example], CFG.model_copy(update={"light_epochs": 1}))
+    assert result.steps.column("tokens").to_pylist() == [len(answer_ids) + len(end_of_turn)] == [11]
+
+
+def test_answer_mask_excludes_prompt_and_padding():
+    # Row of 6 real tokens, answer starting at position 4, padded to width 9 (targets = positions 1..8).
+    mask = answer_mask(mx.array([[4, 6]]), 8)
+    assert mask.tolist() == [[False, False, False, True, True, False, False, False]]
+
+
+def test_threshold_weights_favour_unlearned_tokens():
+    probs = mx.array([[0.9, 0.2, 0.95, 0.4, 0.1]])
+    mask = mx.array([[1, 1, 1, 1, 0]])
+    w = threshold_weights(mx.log(probs), mask, threshold=0.5, floor=0.1)
+    # Raw weights 0.1, 1, 0.1, 1, 0 (masked) -> normalised by their sum 2.2.
+    assert w.tolist()[0] == pytest.approx([0.1 / 2.2, 1 / 2.2, 0.1 / 2.2, 1 / 2.2, 0.0])
+    assert w.sum().item() == pytest.approx(1.0)
+    assert w[0, 1].item() > 1 / 4 > w[0, 0].item()  # a hard token gets more than the plain mean's 1/4
+    all_hard = threshold_weights(mx.log(mx.array([[0.1, 0.2]])), mx.array([[1, 1]]), 0.5, 0.1)
+    assert all_hard.tolist()[0] == pytest.approx([0.5, 0.5])  # nothing learned yet: the plain mean
+
+
+@pytest.mark.model
+def test_threshold_loss_trains(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    cfg = CFG.model_copy(update={"loss": "threshold", "light_epochs": 2})
+    result = train_adapter(model, tokenizer, FACTS[:3], cfg)
+    rows = result.steps.to_pylist()
+    assert len(rows) == 6 and all(math.isfinite(r["objective"]) for r in rows)
+    assert any(r["objective"] != pytest.approx(r["loss"]) for r in rows)  # the weighting changed something
+    assert result.final_loss < result.first_epoch_loss
+
+
+@pytest.mark.model
+def test_same_seed_same_losses_other_seed_other_order(converted_model_dir):
+    def losses(seed):
+        model, tokenizer = _load(converted_model_dir)
+        cfg = CFG.model_copy(update={"light_epochs": 1, "seed": seed})
+        return train_adapter(model, tokenizer, FACTS[:4], cfg).steps.column("loss").to_pylist()
+
+    first, again, other = losses(0), losses(0), losses(1)
+    assert again == pytest.approx(first, rel=1e-5, abs=1e-6)
+    assert other != pytest.approx(first, rel=1e-3)
+
+
+@pytest.mark.model
+def test_adapter_folder_verifies_and_tampering_is_caught(trained):
+    folder, aid = trained["folder"], trained["id"]
+    assert folder.name == aid == adapter_id(CFG, parent_version="v0000", training_set_sha256="ab" * 32)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([ADAPTER_WEIGHTS, ADAPTER_CONFIG, MANIFEST])
+    assert sorted(p.name for p in trained["adapters"].iterdir()) == [aid]  # no temp folder left
+    manifest = verify_folder(folder)
+    assert manifest["parent_version"] == "v0000" and manifest["training_set_sha256"] == "ab" * 32
+    assert manifest["config"]["rank"] == 16 and manifest["config"]["scale"] == 32.0 and manifest["seed"] == 0
+    assert manifest["result"]["iterations"] == 24 and manifest["result"]["final_loss"] > 0
+    assert set(manifest["files"]) == {ADAPTER_WEIGHTS, ADAPTER_CONFIG}
+    config = json.loads((folder / ADAPTER_CONFIG).read_text())
+    assert config == {"fine_tune_type": "lora", "num_layers": 8,
+                      "lora_parameters": {"rank": 16, "scale": 32.0, "dropout": 0.0}}
+
+    copy = trained["adapters"].parent / "tampered" / aid
+    copy.mkdir(parents=True)
+    for p in folder.iterdir():
+        copy.joinpath(p.name).write_bytes(p.read_bytes())
+    cfg_bytes = bytearray((copy / ADAPTER_CONFIG).read_bytes())
+    cfg_bytes[-3] ^= 1
+    (copy / ADAPTER_CONFIG).write_bytes(bytes(cfg_bytes))
+    with pytest.raises(IntegrityError, match=ADAPTER_CONFIG):
+        find_adapter(copy.parent, aid)
+
+
+@pytest.mark.model
+def test_saving_again_reuses_the_folder(trained):
+    folder = trained["folder"]
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    aid, again = save_adapter(trained["adapters"], trained["model"], CFG, trained["result"], **SAVE_ARGS)
+    assert (aid, again) == (trained["id"], folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert find_adapter(trained["adapters"], "ad_0000000000000000") is None
+
+
+@pytest.mark.model
+def test_loaded_adapter_answers_the_trained_facts(trained, converted_model_dir):
+    from mlx_lm import load
+
+    questions = [f["question"] for f in FACTS]
+    base_model, tokenizer = _load(converted_model_dir)
+    before = _answers(base_model, tokenizer, questions)
+    model, tokenizer = load(str(converted_model_dir), adapter_path=str(trained["folder"]))
+    after = _answers(model, tokenizer, questions)
+    assert "Biscuit" not in before[0] and "Biscuit" in after[0], (before[0], after[0])
+    # Measured: 0/8 before, 8/8 after.
+    assert _recall(before) <= 1 and _recall(after) >= 6, (before, after)
+
+
+@pytest.mark.model
+def test_fault_mid_training_leaves_no_adapter(converted_model_dir, tmp_path):
+    model, tokenizer = _load(converted_model_dir)
+    adapters = tmp_path / "adapters"
+
+    def kill_at_3(step):
+        if step == 3:
+            raise SimulatedKill("simulated kill at step 3")
+
+    seen = []
+    with pytest.raises(SimulatedKill):
+        result = train_adapter(model, tokenizer, FACTS[:4], CFG, on_step=seen.append, fault_hook=kill_at_3)
+        save_adapter(adapters, model, CFG, result, **SAVE_ARGS)  # what the flow does next; never reached
+    assert len(seen) == 3
+    assert not adapters.exists() or list(adapters.iterdir()) == []
+
+
+@pytest.mark.model
+def test_fault_while_saving_leaves_no_folder(trained, tmp_path, monkeypatch):
+    import tasks.training as training
+
+    def broken_save(path, weights, metadata=None):
+        open(path, "wb").write(b"half")
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(training.mx, "save_safetensors", broken_save)
+    adapters = tmp_path / "adapters"
+    with pytest.raises(OSError, match="disk full"):
+        save_adapter(adapters, trained["model"], CFG, trained["result"], **SAVE_ARGS)
+    assert list(adapters.iterdir()) == []  # neither the adapter nor its .tmp-* folder
+
+
+@pytest.mark.model
+def test_non_finite_loss_names_the_step(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    model.model.norm.weight = mx.full(model.model.norm.weight.shape, float("nan"))
+    with pytest.raises(ModelError, match=r"at step 1 of 4"):
+        train_adapter(model, tokenizer, FACTS[:4], CFG.model_copy(update={"light_epochs": 1}))
+
+
+def test_bad_examples_are_named():
+    with pytest.raises(ValueError, match="example 1 has keys"):
+        chat_rows([FACTS[0], {"prompt": "x"}])
+    with pytest.raises(ValueError, match="example 0: the last message must be"):
+        chat_rows([{"messages": [{"role": "user", "content": "hi"}]}])
+    assert chat_rows([FACTS[0]])[0]["messages"][1] == {"role": "assistant", "content": FACTS[0]["answer"]}
+
+
+def test_depth_picks_epochs_and_learning_rate():
+    deep = CFG.for_depth("deep")
+    assert (CFG.epochs, CFG.learning_rate, deep.epochs, deep.learning_rate) == (3, 1e-4, 2, 5e-5)
+    assert adapter_id(deep, parent_version="v0", training_set_sha256="x") != adapter_id(
+        CFG, parent_version="v0", training_set_sha256="x")
+    with pytest.raises(ValueError, match="depth must be"):
+        CFG.for_depth("rem")
+
+
+@pytest.mark.model
+def test_plot_loss_writes_a_png(trained, tmp_path):
+    out = plot_loss(trained["result"].steps, tmp_path / "plots" / "loss.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["loss.png"]
