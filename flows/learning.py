@@ -17,7 +17,7 @@ from storage import registry
 from storage.atomic import write_text_atomic
 from storage.errors import IntegrityError
 from storage.home import Home
-from storage.ids import sha256_bytes
+from storage.ids import content_id, sha256_bytes
 from storage.warehouse import write_table
 from tasks.lm import load_model
 
@@ -103,13 +103,16 @@ def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
 
 
 def _measurement(home: Home, version: registry.Version, settings, facts: list[dict]) -> dict:
-    """The gate's measurement of a registered version, cached per version and inputs (versions are immutable)."""
+    """The gate's measurement of a registered version, cached by model content and inputs."""
     from tasks.gating import inputs_sha256, load_gate_inputs, measure, measure_new_facts
+    from tasks.model_pull import cache_dir
 
     cfg = settings.gate
     benchmark, text = load_gate_inputs(cfg)
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
-    cache = home.runs / "measurements" / f"{version.name}-{key[:16]}.json"
+    # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
+    model_key = content_id("m", json.dumps(version.manifest["files"], sort_keys=True))
+    cache = cache_dir() / "measurements" / f"{model_key}-{key[:16]}.json"
     model, tok = load_model(version.path)
     if cache.exists():
         pre = json.loads(cache.read_text())
