@@ -161,3 +161,18 @@ def test_cli_summary_exit_codes_and_no_tracebacks(tmp_path, fixture_sessions):
     missing = _cli("ingest", str(tmp_path / "missing"), home=h)
     assert missing.returncode == 1 and missing.stderr.strip().endswith("missing: no such file or folder")
     assert "Traceback" not in missing.stderr
+
+
+def test_a_failed_suite_writes_nothing_but_its_validation_record(home, tmp_path, fixture_sessions):
+    from storage.errors import ExpectationFailed
+
+    ingest_paths(home, [fixture_sessions], CFG)  # earlier outputs that must survive
+    huge = "y" * 70_000  # passes a raised size limit, but the exchanges suite caps text at 65,536 chars
+    (tmp_path / "big.jsonl").write_bytes(_line(0, "user", huge) + b"\n" + _line(0, "assistant", "ok") + b"\n")
+    with pytest.raises(ExpectationFailed) as exc:
+        ingest_paths(home, [tmp_path / "big.jsonl"], IngestConfig(max_message_bytes=200_000))
+    assert "expect_column_values_to_be_between user_chars: 1 bad row(s), sample [70000]" in str(exc.value)
+    assert read_table(home, "exchanges").num_rows == 40 and read_table(home, "messages").num_rows == 80
+    assert read_table(home, "ingested_files").num_rows == 12  # the failed file can be ingested again later
+    con = connect(home)
+    assert con.sql("select success, failed from validations order by validated_at").fetchall()[-1] == (False, 1)
