@@ -61,12 +61,33 @@ def cmd_models(args, home: Home) -> int:
     if not rows:
         print(f"no model versions in {home.models} yet (run `slowwave model pull`)")
         return 0
-    print(f"{'':2}{'version':8} {'parent':8} {'adapter':22} {'created':20} base")
+    print(f"{'':2}{'version':8} {'parent':8} {'adapter':22} {'created':20} {'gate':36} base")
     for v in rows:
         m = v.manifest
         mark = "* " if v.name == current else "  "
+        g = m.get("gate") or {}
+        gate = (f"ratio {g['benchmark_ratio']:.2f}, ppl {g['ppl_drift']:+.1%}, recall {g.get('recall_post')}"
+                if g else "-")
         print(f"{mark}{v.name:8} {m.get('parent') or '-':8} {m.get('adapter_id') or '-':22} "
-              f"{m.get('created_at', '')[:19]:20} {m.get('base')}")
+              f"{m.get('created_at', '')[:19]:20} {gate:36} {m.get('base')}")
+    return 0
+
+
+def cmd_rollback(args, home: Home) -> int:
+    from storage import registry
+    from storage.errors import ModelError
+    from storage.ids import new_run_id
+
+    current = registry.current_name(home)
+    if current is None:
+        raise ModelError(f"no model versions in {home.models} yet; nothing to roll back")
+    target = args.version or registry.get(home, current).manifest.get("parent")
+    if target is None:
+        raise ModelError(f"{current} is the base version and has no parent; name a version to switch to")
+    registry.verify_folder(registry.get(home, target).path)  # never point `current` at a damaged version
+    reason = args.reason or f"rollback from {current} by hand"
+    registry.set_current(home, target, run_id=new_run_id(), action="rollback", reason=reason)
+    print(f"current: {current} -> {target} ({reason})")
     return 0
 
 
@@ -117,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_model)
     s = sub.add_parser("models", help="list model versions and which is current")
     s.set_defaults(func=cmd_models)
+    s = sub.add_parser("rollback", help="switch `current` back to a version (default: its parent)")
+    s.add_argument("version", nargs="?", help="version to switch to, e.g. v0003 (default: the current one's parent)")
+    s.add_argument("--reason", help="why (recorded in model_events)")
+    s.set_defaults(func=cmd_rollback)
     s = sub.add_parser("schedule", help="serve the nightly sleep on its cron from this process")
     s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
     s.add_argument("--timezone", help="IANA time zone (default: this machine's)")

@@ -69,3 +69,32 @@ def test_bad_config_is_one_line_without_traceback(tmp_path):
 def test_models_before_any_model(tmp_path):
     out = _cli("models", home=tmp_path / "h")
     assert out.returncode == 0 and "no model versions" in out.stdout
+
+
+def test_rollback_switches_current_and_records_why(tmp_path):
+    from storage import registry
+    from storage.catalog import connect
+    from storage.home import Home
+
+    home = Home(tmp_path / "h").ensure()
+    src = tmp_path / "m"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    v0 = registry.register(home, src, run_id="r0", parent=None, adapter_id=None, base="tiny")
+    registry.set_current(home, v0.name, run_id="r0", action="register", reason="base")
+    (src / "config.json").write_text('{"fused": 1}')
+    v1 = registry.register(home, src, run_id="r1", parent="v0000", adapter_id="ad_x", base="tiny")
+    registry.set_current(home, v1.name, run_id="r1", action="promote", reason="gate approved")
+    listed = _cli("models", home=home.root)
+    assert re.search(r"^\* v0001\s+v0000\s+ad_x", listed.stdout, re.M), listed.stdout
+    out = _cli("rollback", "--reason", "answers got worse", home=home.root)
+    assert out.returncode == 0 and "v0001 -> v0000" in out.stdout
+    assert registry.current_name(home) == "v0000"
+    events = connect(home).sql("select action, from_version, to_version, reason from model_events "
+                               "order by \"at\"").fetchall()
+    assert events[-1] == ("rollback", "v0001", "v0000", "answers got worse")
+    again = _cli("rollback", home=home.root)
+    assert again.returncode == 1 and "base version and has no parent" in again.stderr
+    (home.models / "v0001" / "config.json").write_text("tampered")
+    bad = _cli("rollback", "v0001", home=home.root)
+    assert bad.returncode == 1 and "sha256 differs" in bad.stderr and registry.current_name(home) == "v0000"
