@@ -42,8 +42,24 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert by_source["anchor"][1] > 0 and by_source["anchor"][0] == 0
     assert stages["mix"]["new"] == by_source["new"][1]
     suites = dict(con.sql("select suite, bool_and(success) from validations group by 1").fetchall())
-    assert suites == {"exchanges": True, "scored": True, "candidates": True, "pairs": True,
-                      "training_set": True, "replay_buffer": True}
+    expected_suites = {"exchanges", "scored", "candidates", "pairs", "training_set", "replay_buffer", "adapter", "gate"}
+    gate = con.sql("select approved, reasons, benchmark_ratio, ppl_drift, recall_pre, recall_post "
+                   "from gate_results").fetchall()
+    assert len(gate) == 1
+    approved, reasons, ratio, drift, recall_pre, recall_post = gate[0]
+    assert recall_post > recall_pre  # the night's facts, asked in a wording never trained, are now recalled
+    assert stages["train"]["steps"] == con.sql("select count(*) from train_steps").fetchall()[0][0] > 0
+    assert (home.runs / result["run_id"] / "loss.png").stat().st_size > 1000
+    from storage import registry
+
+    if approved:
+        assert suites == dict.fromkeys(expected_suites | {"model"}, True)
+        assert registry.current_name(home) == result["model_after"] == "v0001"
+        assert registry.get(home, "v0001").manifest["parent"] == "v0000"
+    else:  # rejected adapters are kept with their reasons and `current` does not move
+        assert suites == dict.fromkeys(expected_suites, True) and reasons
+        assert registry.current_name(home) == "v0000" and [v.name for v in registry.versions(home)] == ["v0000"]
+        assert (home.adapters / stages["train"]["adapter"] / "manifest.json").exists()
     run = latest_runs(home, kind="sleep")[0]
     assert (run["run_id"], run["status"], run["depth"]) == (result["run_id"], "completed", "light")
 
@@ -59,7 +75,7 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert flow_run.name == f"sleep-auto-{datetime.now():%Y-%m-%d}"
     assert flow_run.state.is_completed()
     names = {t.name.rsplit("-", 1)[0] for t in task_runs}
-    assert {"ingest", "load-model", "score", "extract", "firewall", "mix"} <= names
+    assert {"ingest", "load-model", "score", "extract", "firewall", "mix", "train", "gate"} <= names
     assert all(t.state.is_completed() for t in task_runs)
 
     again = sleep_cycle(home_dir=str(home.root), depth="auto")
