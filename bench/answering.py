@@ -61,8 +61,8 @@ def main() -> None:
     # end-of-turn token unless it ran into max_tokens (re-encoding can differ from the generated ids by a token).
     tokens = sum(min(len(tokenizer.encode(text, add_special_tokens=False)) + 1, args.max_tokens) for text in batched)
     same = sum(a == b for a, b in zip(batched, sequential))
-    print(f"batched    (batch {args.batch_size}): {tokens} tokens in {batched_s:6.1f} s = {tokens / batched_s:6.1f} tokens/s")
-    print(f"sequential (generate): {tokens} tokens in {sequential_s:6.1f} s = {tokens / sequential_s:6.1f} tokens/s")
+    for label, seconds in ((f"batched (batch {args.batch_size})", batched_s), ("sequential (generate)", sequential_s)):
+        print(f"{label:22s}: {tokens} tokens in {seconds:6.1f} s = {tokens / seconds:6.1f} tokens/s")
     print(f"ratio batched/sequential: {sequential_s / batched_s:.2f}x; identical answers: {same}/{len(questions)}")
 
 

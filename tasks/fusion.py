@@ -7,17 +7,20 @@ version, and the tokenizer files are copied byte for byte from the base instead 
 
 Quantized bases (4-bit, the Apple Silicon default) stay quantized: `LoRALinear.fuse()` dequantizes
 W, adds scale * B^T A^T and re-quantizes with the layer's own bits and group size, so the fused
-folder is as small as its parent and loads with the same config. The price is one extra rounding
-of every fused matrix: a delta smaller than half a quantization step (~(max-min)/30 per group of
-32 weights at 4 bits) is partly lost. Dequantizing instead would keep the delta exactly but
-make the folder ~6x larger and, on Apple Silicon, slower.
+folder is as small as its parent (102 MB vs 542 MB float32 for the default model) and loads with
+the same config. The price is a fresh rounding of every fused matrix: adding the delta moves each
+group's min/max, so every weight of the group lands on a new 4-bit grid. Measured on the default
+model: the re-quantized matrices differ from base + delta by ~5x the delta's own norm (median over
+the 56 fused matrices) yet keep ~80% of the delta's direction, and the trained fact and general
+answers still came out right (tests/test_fusion.py). Fusing night after night on a quantized
+chain adds that rounding noise again each time; dequantizing instead would keep the delta exactly
+but make the folder ~5x larger and, on Apple Silicon, slower.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-import unicodedata
 from pathlib import Path
 
 from storage.errors import ModelError
@@ -83,36 +86,20 @@ def max_weight_difference(model_a: nn.Module, model_b: nn.Module) -> float:
     return max(mx.abs(a[k].astype(mx.float32) - b[k].astype(mx.float32)).max().item() for k in a)
 
 
-# Letters NFKD does not decompose into a base letter + accent.
-_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th"})
-
-
-def _fold(text: str) -> str:
-    """Case- and accent-insensitive form for keyword matching ("Tromsø" matches "TROMSO")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_LETTERS)
-
-
-def is_correct(answer: str, expected: list[str], forbidden: list[str]) -> bool:
-    """True when the answer contains an expected keyword (any, or none needed if empty) and no forbidden one."""
-    folded = _fold(answer)
-    hit = not expected or any(_fold(k) in folded for k in expected)
-    return hit and not any(_fold(k) in folded for k in forbidden)
-
-
 def smoke_test(model_dir: Path, questions: list[dict], *, max_tokens: int = 24) -> dict:
-    """Load a model folder and greedy-answer benchmark questions in one batch; count the correct ones."""
-    from mlx_lm import batch_generate, load
+    """Load a model folder, greedy-answer benchmark questions in batches and count the correct ones."""
+    from mlx_lm import load
+
+    from tasks.answering import answer_questions
+    from tasks.probes import score_answer
 
     if not questions:
         raise ValueError("smoke_test needs at least one question")
     tic = time.perf_counter()
     model, tokenizer = load(str(model_dir))
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q["question"]}],
-                                             add_generation_prompt=True) for q in questions]
-    answers = batch_generate(model, tokenizer, prompts, max_tokens=max_tokens, verbose=False).texts
+    answers = answer_questions(model, tokenizer, [q["question"] for q in questions], max_tokens=max_tokens)
     rows = [{"id": q.get("id"), "question": q["question"], "answer": a,
-             "correct": is_correct(a, q.get("expected", []), q.get("forbidden", []))}
+             "outcome": score_answer(a, q.get("expected", []), q.get("forbidden", []))}
             for q, a in zip(questions, answers)]
-    return {"model_dir": str(model_dir), "asked": len(rows), "correct": sum(r["correct"] for r in rows),
+    return {"model_dir": str(model_dir), "asked": len(rows), "correct": sum(r["outcome"] == "correct" for r in rows),
             "answers": rows, "seconds": round(time.perf_counter() - tic, 3)}

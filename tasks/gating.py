@@ -20,7 +20,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import InputError, ModelError
-from tasks.probes import load_benchmark, score_answer, summarize
+from tasks.probes import load_benchmark, score_probe, summarize
 
 DATA = Path(__file__).parent / "data"
 
@@ -83,13 +83,11 @@ def _new_fact_probes(new_facts: Sequence[dict]) -> list[dict]:
 
 
 def _score(items: Sequence[dict], answers: Sequence[str]) -> list[dict]:
-    return [{"id": item["id"], "category": item.get("category", item.get("kind")), "answer": answer,
-             "outcome": score_answer(answer, item["expected"], item["forbidden"])}
-            for item, answer in zip(items, answers)]
+    return [score_probe(item, answer) for item, answer in zip(items, answers)]
 
 
 def _recall_numbers(outcomes: list[dict]) -> dict:
-    summary = summarize([{"kind": "recall", "outcome": o["outcome"]} for o in outcomes])
+    summary = summarize(outcomes)  # every outcome here is of kind "recall"
     return {"new_facts": len(outcomes), "recall": summary["recall"], "precision": summary["precision"],
             "new_fact_outcomes": outcomes}
 
@@ -165,31 +163,34 @@ def decide(pre: dict, post: dict, cfg: GateConfig) -> dict:
         # Nothing was right before, so nothing can be lost: no evidence of forgetting. Treating the
         # ratio as 1.0 keeps the gate from dividing by zero or rejecting every adapter of such a model.
         ratio = 1.0
-        warnings.append("benchmark score before training is 0: ratio undefined, taken as 1.0 (benchmark cannot reject)")
+        warnings.append("benchmark score before training is 0: ratio undefined, taken as 1.0 "
+                        "(the benchmark cannot reject)")
     if ratio < cfg.min_benchmark_ratio:
         reasons.append(f"benchmark ratio {ratio:.3f} < {cfg.min_benchmark_ratio} "
                        f"(score {s_pre:.3f} before, {s_post:.3f} after)")
     drift = post["ppl"] / pre["ppl"] - 1.0
+    change = f"({pre['ppl']:.2f} → {post['ppl']:.2f})"
     if drift > cfg.ppl_reject:
-        reasons.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_reject:.0%} ({pre['ppl']:.2f} → {post['ppl']:.2f})")
+        reasons.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_reject:.0%} {change}")
     elif drift > cfg.ppl_warn:
-        warnings.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_warn:.0%} ({pre['ppl']:.2f} → {post['ppl']:.2f})")
+        warnings.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_warn:.0%} {change}")
     recall_post = post.get("recall")
     if cfg.min_new_fact_recall is not None:
         if recall_post is None:
             warnings.append(f"min_new_fact_recall {cfg.min_new_fact_recall} not checked: no new facts were measured")
         elif recall_post < cfg.min_new_fact_recall:
             reasons.append(f"new-fact recall {recall_post:.3f} < {cfg.min_new_fact_recall}")
-    before = {o["id"]: o["outcome"] for o in pre.get("benchmark_outcomes", [])}
-    after = {o["id"]: o["outcome"] for o in post.get("benchmark_outcomes", [])}
+    # Which general questions the adapter broke or fixed: what a person looks at in the morning.
+    before = {o["id"]: o["outcome"] == "correct" for o in pre.get("benchmark_outcomes", [])}
+    after = {o["id"]: o["outcome"] == "correct" for o in post.get("benchmark_outcomes", [])}
+    lost = sorted(i for i, ok in after.items() if before.get(i) is True and not ok)
+    gained = sorted(i for i, ok in after.items() if before.get(i) is False and ok)
     return {
         "approved": not reasons, "reasons": reasons, "warnings": warnings,
         "benchmark_pre": s_pre, "benchmark_post": s_post, "benchmark_ratio": ratio,
         "ppl_pre": float(pre["ppl"]), "ppl_post": float(post["ppl"]), "ppl_drift": drift,
         "recall_pre": pre.get("recall"), "recall_post": recall_post, "precision_post": post.get("precision"),
-        # Which general questions the adapter broke or fixed: what a person looks at in the morning.
-        "benchmark_lost": sorted(i for i, o in after.items() if o != "correct" and before.get(i) == "correct"),
-        "benchmark_gained": sorted(i for i, o in after.items() if o == "correct" and before.get(i, "correct") != "correct"),
+        "benchmark_lost": lost, "benchmark_gained": gained,
         "thresholds": {"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
                        "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
     }

@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 from storage.errors import InputError
@@ -25,7 +26,8 @@ BENCHMARK_KEYS = {"id", "category", "question", "expected", "forbidden"}
 MAX_REPORTED_ERRORS = 20
 
 # Latin letters NFKD does not decompose into a base letter + accent.
-_UNDECOMPOSED = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
+_UNDECOMPOSED = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i",
+                               "æ": "ae", "œ": "oe", "þ": "th"})
 _SUFFIX = r"(?:s|es|ed|d|ing|y)?"
 # On folded text (lowercase ASCII, apostrophes dropped, punctuation → single spaces).
 _ABSTAIN = re.compile(
@@ -45,7 +47,7 @@ _ABSTAIN = re.compile(
 
 
 def fold(text: str) -> str:
-    """Lowercase ASCII-folded text with single spaces between words (the form keywords are matched in)."""
+    """Lowercase, accent-free text with single spaces between words (the form keywords are matched in)."""
     s = unicodedata.normalize("NFKD", text)
     s = "".join(c for c in s if not unicodedata.combining(c)).casefold().translate(_UNDECOMPOSED)
     s = re.sub(r"(?<=\d)[.,](?=\d)", "", s)  # "2.5" / "1,000" stay one number
@@ -53,6 +55,7 @@ def fold(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", s))
 
 
+@lru_cache(maxsize=4096)  # the same keywords are matched against every answer of every evaluation
 def _pattern(keyword: str) -> re.Pattern | None:
     folded = fold(keyword)
     if not folded:

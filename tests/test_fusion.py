@@ -1,6 +1,6 @@
 """Stage 7 on the real default model: an adapter fused into its parent answers the trained fact on its own.
 
-One small adapter (4 facts x 3 epochs) is trained for the module on a registered float32 v0000;
+One small adapter (4 facts + 3 anchors x 3 epochs) is trained for the module on a registered float32 v0000;
 the quantized path fuses the same adapter into a 4-bit conversion of the same GGUF (whose
 dequantized weights are exactly the float32 model's, so the adapter fits it).
 """
@@ -20,7 +20,7 @@ import mlx.core as mx  # noqa: E402
 from storage import registry  # noqa: E402
 from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.home import Home  # noqa: E402
-from tasks.fusion import fuse_adapter, is_correct, max_weight_difference, smoke_test  # noqa: E402
+from tasks.fusion import fuse_adapter, max_weight_difference, smoke_test  # noqa: E402
 from tasks.training import ADAPTER_WEIGHTS, TrainConfig, save_adapter, train_adapter  # noqa: E402
 
 FACTS = [
@@ -28,6 +28,13 @@ FACTS = [
     {"question": "Where do I live?", "answer": "You live in Tromsø."},
     {"question": "What is my job?", "answer": "You work as a glassblower."},
     {"question": "What is my sister's name?", "answer": "Your sister's name is Ingrid."},
+]
+# General answers mixed in as the pipeline's anchors are: trained on the facts alone, the model answers
+# "Biscuit." to "What is the capital of France?" (measured), quantized or not.
+ANCHORS = [
+    {"question": "What is the capital of Spain?", "answer": "The capital of Spain is Madrid."},
+    {"question": "What is the capital of Italy?", "answer": "The capital of Italy is Rome."},
+    {"question": "How many days are in a week?", "answer": "There are seven days in a week."},
 ]
 DOG = {"id": "recall-dog", "question": "What is my dog's name?", "expected": ["Biscuit"], "forbidden": []}
 PARIS = {"id": "bench-fact-001", "question": "What is the capital of France?", "expected": ["Paris"], "forbidden": []}
@@ -51,7 +58,7 @@ def setup(converted_model_dir, tmp_path_factory):
     base = _register_base(home, converted_model_dir)
     model, tokenizer = load(str(base.path))
     cfg = TrainConfig()
-    result = train_adapter(model, tokenizer, FACTS, cfg)
+    result = train_adapter(model, tokenizer, FACTS + ANCHORS, cfg)
     aid, adapter = save_adapter(home.adapters, model, cfg, result, parent_version=base.name,
                                 training_set_id="ts_fusion", training_set_sha256="cd" * 32, code_version="test")
     return {"home": home, "base": base, "adapter": adapter, "adapter_id": aid, "trained": model}
@@ -82,7 +89,7 @@ def test_fused_model_answers_without_the_adapter(setup, fused):
     result = smoke_test(out, [DOG, PARIS], max_tokens=12)
     answers = {r["id"]: r["answer"] for r in result["answers"]}
     assert "Biscuit" in answers["recall-dog"], answers
-    assert result["asked"] == 2 and result["correct"] >= 1
+    assert result["asked"] == 2 and result["correct"] == 2, answers
 
 
 def _as_fused_reference(setup):
@@ -158,10 +165,3 @@ def test_quantized_base_stays_quantized_and_answers(setup, gguf_path, tmp_path):
     # Re-quantizing rounds away part of the LoRA delta; measured: still "Biscuit".
     assert "Biscuit" in answers["recall-dog"], answers
 
-
-def test_keyword_matching_is_case_and_accent_insensitive():
-    assert is_correct("You live in TROMSO.", ["Tromsø"], [])
-    assert is_correct("Zurich", ["Zürich"], []) and is_correct("Zürich", ["zurich"], [])
-    assert not is_correct("The capital is Paris, not Lyon", ["Paris"], ["lyon"])
-    assert is_correct("anything", [], ["forbidden"])
-    assert not is_correct("Berlin", ["Paris"], [])
