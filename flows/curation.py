@@ -11,20 +11,15 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import candidates_frame, pairs_frame, scored_frame
 from flows.checks import check
+from flows.ingest import not_in
 from storage.home import Home
 from storage.warehouse import read_table, write_table
-
-
-def _not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
-    if table.num_rows == 0 or len(known) == 0:
-        return table
-    return table.filter(pc.invert(pc.is_in(table[column], value_set=known)))
 
 
 def new_exchanges(home: Home) -> pa.Table:
     """Exchanges no sleep has scored yet."""
     scored = read_table(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
-    return _not_in(read_table(home, "exchanges"), "exchange_id", scored)
+    return not_in(read_table(home, "exchanges"), "exchange_id", scored)
 
 
 @task(name="score", cache_policy=NO_CACHE)

@@ -61,7 +61,8 @@ class IngestReport:
                 "exchanges_skipped": self.exchanges_skipped, "quarantined": dict(self.quarantined)}
 
 
-def _not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
+def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
+    """Rows of `table` whose `column` value is not in `known`."""
     if table.num_rows == 0 or len(known) == 0:
         return table
     return table.filter(pc.invert(pc.is_in(table[column], value_set=known)))
@@ -101,9 +102,9 @@ def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str |
     exchanges, unpaired = pair_exchanges(messages)
     quarantine = pa.concat_tables([batch.quarantine, unpaired])
     # Growing log files are re-read whole: keep only what the warehouse does not hold yet.
-    messages = _not_in(messages, "message_id", read_table(home, "messages", columns=["message_id"])["message_id"])
+    messages = not_in(messages, "message_id", read_table(home, "messages", columns=["message_id"])["message_id"])
     before = exchanges.num_rows
-    exchanges = _not_in(exchanges, "exchange_id", read_table(home, "exchanges", columns=["exchange_id"])["exchange_id"])
+    exchanges = not_in(exchanges, "exchange_id", read_table(home, "exchanges", columns=["exchange_id"])["exchange_id"])
     report.exchanges_skipped = before - exchanges.num_rows
     report.exchanges_added = exchanges.num_rows
     report.quarantined = Counter(quarantine["reason"].to_pylist())

@@ -23,6 +23,7 @@ from flows.ingest import IngestReport, ingest_paths
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.runs import latest_runs, record_run, utcnow
+from storage.warehouse import read_table
 
 
 def inbox_paths(home: Home, settings: Settings) -> list[Path]:
@@ -99,11 +100,11 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
         generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
         candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
         stages["extract"] = {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())}
-        all_exchanges = _all_exchanges(home)
-        pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, _all_scored(home))
+        all_exchanges, all_scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
+        pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, all_scored)
         stages["firewall"] = {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
                               **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
-        examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, _all_scored(home),
+        examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, all_scored,
                                     version.path, settings.mixing.seed)
         stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
                          "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
@@ -131,14 +132,3 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
         record_run(home, run_id, "sleep", started, summary["status"], depth=summary["depth"],
                    flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary)
 
-
-def _all_exchanges(home: Home):
-    from storage.warehouse import read_table
-
-    return read_table(home, "exchanges")
-
-
-def _all_scored(home: Home):
-    from storage.warehouse import read_table
-
-    return read_table(home, "scored_exchanges")
