@@ -108,6 +108,10 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
                                     version.path, settings.mixing.seed)
         stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
                          "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
+        if not stages["mix"].get("new") and not stages["mix"].get("dream"):
+            summary.update(status="completed", reason=f"{why}; no new facts to learn, no training")
+            summary["model_after"] = version.name
+            return summary
         adapter_id, adapter_dir, trained = train_task(home, settings, run_id, chosen, examples, version)
         stages["train"] = {"adapter": adapter_id, "steps": trained["iterations"],
                            "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",

@@ -81,3 +81,24 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     again = sleep_cycle(home_dir=str(home.root), depth="auto")
     assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 12
     assert "nothing new" in again["reason"]
+
+
+def test_chit_chat_only_sleeps_without_training(prefect_harness, tmp_path, converted_model_dir):
+    import json
+
+    from flows.sleep import sleep_cycle
+
+    home = Home(tmp_path / "h").ensure()
+    lines = []
+    for turn, (u, a) in enumerate([("hey", "Hello!"), ("thanks", "You're welcome."), ("ok", "Great."),
+                                   ("lol", "Glad you liked it."), ("bye", "Goodbye!")]):
+        for role, text in (("user", u), ("assistant", a)):
+            lines.append(json.dumps({"timestamp": f"2026-11-20T10:00:0{turn}+00:00", "session_id": "c1",
+                                     "turn": turn, "role": role, "content": text}))
+    (home.root / "inbox").mkdir()
+    (home.root / "inbox" / "chat.jsonl").write_text("\n".join(lines) + "\n")
+    result = sleep_cycle(home_dir=str(home.root), depth="auto")
+    assert result["status"] == "completed" and "no new facts to learn" in result["reason"]
+    assert result["stages"]["score"] == {"exchanges": 5, "retained": 0}
+    assert "train" not in result["stages"] and result["model_after"] == "v0000"
+    assert connect(home).sql("select count(*) from train_steps").fetchall() == [(0,)]
