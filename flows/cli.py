@@ -56,8 +56,11 @@ def cmd_model(args, home: Home) -> int:
 def cmd_models(args, home: Home) -> int:
     from storage import registry
 
+    from flows.pressure import pressure_line
+
     current = registry.current_name(home)
     rows = registry.versions(home)
+    print(pressure_line(home))
     if not rows:
         print(f"no model versions in {home.models} yet (run `slowwave model pull`)")
         return 0

@@ -43,5 +43,8 @@ def doctor_lines(home: Home) -> list[str]:
     lines.append(f"model:      current {current or 'none (run `slowwave model pull`)'}, "
                  f"{len(versions)} version(s), cache {cache_dir()}")
     lines.append(f"warehouse:  {home.warehouse} ({_size(home.warehouse)}), home {home.root} ({_size(home.root)})")
+    from flows.pressure import pressure_line
+
     lines.append(f"prefect:    {configure(home)}")
+    lines.append(f"pressure:   {pressure_line(home).removeprefix('sleep pressure: ')}")
     return lines

@@ -27,7 +27,7 @@ def test_doctor_reports_an_optimized_blas_and_its_speed(tmp_path):
     assert blas, out.stdout
     assert blas.group(1).startswith(("system-openblas", "scipy-openblas32 (patched)"))
     assert int(blas.group(2)) > 0  # speed itself is compared in test_model_convert and bench/
-    for key in ("platform:", "mlx:", "model:", "warehouse:", "prefect:"):
+    for key in ("platform:", "mlx:", "model:", "warehouse:", "prefect:", "pressure:"):
         assert re.search(rf"^{key}", out.stdout, re.M), key
     assert f"PREFECT_HOME={tmp_path / 'h' / 'prefect'}" in out.stdout or "PREFECT_API_URL" in out.stdout \
         or "prefect:    http" in out.stdout
@@ -86,6 +86,7 @@ def test_rollback_switches_current_and_records_why(tmp_path):
     v1 = registry.register(home, src, run_id="r1", parent="v0000", adapter_id="ad_x", base="tiny")
     registry.set_current(home, v1.name, run_id="r1", action="promote", reason="gate approved")
     listed = _cli("models", home=home.root)
+    assert "sleep pressure: 0 new turn(s), never slept, no gate yet" in listed.stdout
     assert re.search(r"^\* v0001\s+v0000\s+ad_x", listed.stdout, re.M), listed.stdout
     out = _cli("rollback", "--reason", "answers got worse", home=home.root)
     assert out.returncode == 0 and "v0001 -> v0000" in out.stdout

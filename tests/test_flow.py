@@ -78,6 +78,11 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert {"ingest", "load-model", "score", "extract", "firewall", "mix", "train", "gate"} <= names
     assert all(t.state.is_completed() for t in task_runs)
 
+    from flows.pressure import sleep_pressure
+
+    pressure = sleep_pressure(home)
+    assert (pressure["new_turns"], pressure["sleeps"]) == (0, 1)
+    assert pressure["last_ppl_drift"] == pytest.approx(drift) and pressure["hours_since_sleep"] < 1
     again = sleep_cycle(home_dir=str(home.root), depth="auto")
     assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 12
     assert "nothing new" in again["reason"]
