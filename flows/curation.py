@@ -11,15 +11,8 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import candidates_frame, pairs_frame, scored_frame
 from flows.checks import check
-from flows.ingest import not_in
 from storage.home import Home
-from storage.warehouse import read_table, write_table
-
-
-def new_exchanges(home: Home) -> pa.Table:
-    """Exchanges no sleep has scored yet."""
-    scored = read_table(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
-    return not_in(read_table(home, "exchanges"), "exchange_id", scored)
+from storage.warehouse import write_table
 
 
 @task(name="score", cache_policy=NO_CACHE)

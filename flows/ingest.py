@@ -68,6 +68,12 @@ def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table[column], value_set=known)))
 
 
+def new_exchanges(home: Home) -> pa.Table:
+    """Exchanges no sleep has scored yet."""
+    scored = read_table(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
+    return not_in(read_table(home, "exchanges"), "exchange_id", scored)
+
+
 def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str | None = None,
                  say=lambda _msg: None) -> IngestReport:
     """Ingest session files/folders into the warehouse; validated before anything lands."""

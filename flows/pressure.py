@@ -9,7 +9,7 @@ from storage.warehouse import read_table
 
 def sleep_pressure(home: Home) -> dict:
     """New turns since the last sleep, hours since it, and the last gate's perplexity drift."""
-    from flows.curation import new_exchanges
+    from flows.ingest import new_exchanges
 
     sleeps = [r for r in latest_runs(home, kind="sleep") if r["status"] == "completed"]
     gates = read_table(home, "gate_results", columns=["ppl_drift", "approved"]).to_pylist()

@@ -17,9 +17,9 @@ from prefect.runtime import flow_run
 
 from flows.config import Settings
 from flows.consolidation import mix_task
-from flows.curation import extract_task, firewall_task, new_exchanges, score_task
+from flows.curation import extract_task, firewall_task, score_task
 from flows.learning import fuse_task, gate_task, train_task
-from flows.ingest import IngestReport, ingest_paths
+from flows.ingest import IngestReport, ingest_paths, new_exchanges
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.runs import latest_runs, record_run, utcnow
