@@ -102,13 +102,13 @@ def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
     return facts
 
 
-def _measurement(home: Home, version: registry.Version, settings, facts: list[dict]) -> dict:
+def _measurement(home: Home, version: registry.Version, settings, facts: list[dict], benchmark: list[dict],
+                 text: str) -> dict:
     """The gate's measurement of a registered version, cached by model content and inputs."""
-    from tasks.gating import inputs_sha256, load_gate_inputs, measure, measure_new_facts
+    from tasks.gating import inputs_sha256, measure, measure_new_facts
     from tasks.model_pull import cache_dir
 
     cfg = settings.gate
-    benchmark, text = load_gate_inputs(cfg)
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
     model_key = content_id("m", json.dumps(version.manifest["files"], sort_keys=True))
@@ -133,8 +133,8 @@ def gate_task(home: Home, settings, run_id: str, version: registry.Version, adap
 
     cfg = settings.gate
     facts = held_out_facts(pairs, settings.mixing.paraphrases)
-    pre = _measurement(home, version, settings, facts)
     benchmark, text = load_gate_inputs(cfg)
+    pre = _measurement(home, version, settings, facts, benchmark, text)
     model, tok = load_model(version.path, adapter_dir=adapter_dir, fresh=True)
     post = measure(model, tok, benchmark=benchmark, general_text=text, new_facts=facts, max_tokens=cfg.max_tokens,
                    batch_size=cfg.batch_size, window=cfg.ppl_window)
