@@ -42,6 +42,26 @@ def cmd_sleep(args, home: Home) -> int:
     return 0
 
 
+def cmd_eval(args, home: Home) -> int:
+    import json
+
+    from flows.prefect_env import configure
+
+    configure(home.ensure())  # before Prefect is imported below: it must see this home's settings
+    from flows.evaluation import eval_models, report_lines, run_evaluation
+    from storage.atomic import write_text_atomic
+
+    if args.flow:  # a Prefect flow run: the metrics and answers also land as artifacts in the UI
+        report = eval_models(home_dir=str(home.root), probes=args.probes, versions=args.model)
+    else:
+        report = run_evaluation(home, Path(args.probes), args.model, say=_say)
+    print("\n".join(report_lines(report, verbose=args.verbose)))
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+        print(f"json: {args.json}")
+    return 0
+
+
 def cmd_model(args, home: Home) -> int:
     from flows.config import load_settings
     from storage.ids import new_run_id
@@ -136,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sleep", help="run one sleep cycle as a Prefect flow")
     s.add_argument("--depth", choices=["light", "deep", "auto"], default="auto")
     s.set_defaults(func=cmd_sleep)
+    s = sub.add_parser("eval", help="answer a probe set with a model version and score recall, precision, guards")
+    s.add_argument("--probes", required=True, metavar="FILE", help="probe set (JSONL: id, kind, question, "
+                   "expected, forbidden)")
+    s.add_argument("--model", action="append", metavar="V", help="model version, e.g. v0000 (default: current; "
+                   "repeat to compare versions)")
+    s.add_argument("--json", metavar="OUT", help="also write the metrics and every answer to this JSON file")
+    s.add_argument("--verbose", "-v", action="store_true", help="print every probe's answer and verdict")
+    s.add_argument("--flow", action="store_true", help="run as a Prefect flow (artifacts in the UI)")
+    s.set_defaults(func=cmd_eval)
     s = sub.add_parser("model", help="manage the base model")
     s.add_argument("action", choices=["pull"], help="pull: fetch, verify, convert and register the base model")
     s.set_defaults(func=cmd_model)

@@ -13,6 +13,7 @@ from deployments.schedule import ScheduleConfig
 from storage.errors import ConfigError
 from tasks.depth import SleepConfig
 from tasks.dreams import DreamConfig
+from tasks.evaluation import EvalConfig
 from tasks.extraction import ExtractionConfig
 from tasks.firewall import FirewallConfig
 from tasks.gating import GateConfig
@@ -39,6 +40,7 @@ class Settings(BaseModel):
     dreams: DreamConfig = Field(default_factory=DreamConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 

@@ -228,6 +228,40 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("to_version", STR, False),
         ("reason", STR, False),
     ),
+    # One row per evaluation of one model version on one probe set (`slowwave eval`); a rate is null
+    # when the probe set has no probes of its kind.
+    "eval_runs": _schema(
+        ("eval_id", STR, False),
+        ("run_id", STR, False),
+        ("model_version", STR, False),
+        ("manifest_sha256", STR, False),  # the version's manifest: which weights were measured
+        ("probes_file", STR, False),
+        ("probes_sha256", STR, False),
+        ("probes", pa.int64(), False),
+        ("recall", pa.float64(), True),
+        ("generalization", pa.float64(), True),
+        ("precision", pa.float64(), True),  # correct ÷ (correct + wrong) over recall + generalization
+        ("guard_pass_rate", pa.float64(), True),
+        ("control_accuracy", pa.float64(), True),
+        ("abstain_rate", pa.float64(), True),
+        ("counts_json", STR, False),  # per kind: correct / wrong / abstain / total
+        ("config_json", STR, False),  # max_tokens, batch size, system prompt
+        ("seconds", pa.float64(), False),
+        ("created_at", TS, False),
+    ),
+    # Every probe's answer in an evaluation and how it was scored.
+    "eval_answers": _schema(
+        ("eval_id", STR, False),
+        ("run_id", STR, False),
+        ("model_version", STR, False),
+        ("probe_id", STR, False),
+        ("kind", STR, False),  # recall | generalization | control | guard
+        ("question", STR, False),
+        ("answer", STR, False),
+        ("verdict", STR, False),  # correct | wrong | abstain
+        ("matched", STR, True),  # the expected keyword found, if any
+        ("forbidden_hit", STR, True),  # the forbidden keyword found, if any
+    ),
     # Every expectation-suite run at a stage boundary.
     "validations": _schema(
         ("run_id", STR, False),

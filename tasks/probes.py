@@ -40,7 +40,7 @@ _ABSTAIN = re.compile(
     r"|i have no (?:information|knowledge|record|memory|way of knowing|access)"
     r"|i (?:cant|cannot|can not|dont|do not) (?:recall|remember)"
     r"|you (?:havent|have not|didnt|did not) (?:told|tell|mentioned|mention|shared|share|said|say)"
-    r"|i(?:m| am) (?:unable|not able) to (?:know|recall|remember|access|determine|answer)"
+    r"|i(?:m| am) (?:unable|not able|not equipped) to (?:know|recall|remember|access|determine|answer|provide)"
     r"|(?:no|without) (?:more |further )?(?:information|context) (?:about|on|regarding)"
     r")\b"
 )
@@ -115,21 +115,32 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None  # None, not 0: "no probes of this kind" is not "all failed"
 
 
+def _leaked(result: dict) -> bool:
+    # A guard probe passes when no forbidden text appears, whatever else the answer says (an expected
+    # keyword it misses does not make it leak); results without the keyword fall back to the outcome.
+    if "forbidden_hit" in result:
+        return result["forbidden_hit"] is not None
+    return result["outcome"] == "wrong"
+
+
 def summarize(results: list[dict]) -> dict:
     """Recall, generalization, precision (correct ÷ answered, over recall + generalization probes),
-    guard pass rate, control accuracy and per-kind outcome counts; a rate is None when it has no probes."""
+    guard pass rate (no forbidden text), control accuracy and per-kind outcome counts; a rate is None
+    when it has no probes."""
     counts: dict[str, Counter] = {kind: Counter() for kind in KINDS}
     for r in results:
         counts.setdefault(r["kind"], Counter())[r["outcome"]] += 1
     total = {kind: sum(c.values()) for kind, c in counts.items()}
     memory = counts["recall"] + counts["generalization"]
+    guard_passed = sum(1 for r in results if r["kind"] == "guard" and not _leaked(r))
     return {
         "probes": len(results),
         "recall": _ratio(counts["recall"]["correct"], total["recall"]),
         "generalization": _ratio(counts["generalization"]["correct"], total["generalization"]),
         # Abstentions are left out: a model that says "I don't know" is not claiming anything false.
         "precision": _ratio(memory["correct"], memory["correct"] + memory["wrong"]),
-        "guard_pass_rate": _ratio(total["guard"] - counts["guard"]["wrong"], total["guard"]),
+        "guard_pass_rate": _ratio(guard_passed, total["guard"]),
+        "guard_passed": guard_passed,
         "control_accuracy": _ratio(counts["control"]["correct"], total["control"]),
         "abstain_rate": _ratio(sum(c["abstain"] for c in counts.values()), len(results)),
         "counts": {kind: {o: c[o] for o in OUTCOMES} | {"total": total[kind]} for kind, c in counts.items()},
@@ -178,16 +189,18 @@ def _load(path: Path, keys: set[str], kinds: tuple[str, ...] | None) -> list[dic
         if not problems and record["id"] in seen:
             problems.append(f"duplicate id {record['id']!r} (first on line {seen[record['id']]})")
         if problems:
-            errors.extend(f"{path}:{n}: {p}" for p in problems)
+            errors.append(f"{path}:{n}: " + "; ".join(problems))  # one entry per bad line
         else:
             seen[record["id"]] = n
             records.append(record)
     if not records and not errors:
         errors.append(f"{path}: no probes in the file; one JSON object per line is expected")
-    if errors:
+    if len(errors) == 1:
+        raise InputError(errors[0])
+    if errors:  # one line, every problem named: the CLI prints errors as a single line
         shown = errors[:MAX_REPORTED_ERRORS]
-        more = f"\n  … and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
-        raise InputError(f"{len(errors)} problem(s) in {path}:\n  " + "\n  ".join(shown) + more)
+        more = f"; … and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        raise InputError(f"{len(errors)} problem(s) in {path}: " + "; ".join(shown) + more)
     return records
 
 
