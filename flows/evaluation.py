@@ -29,11 +29,14 @@ ARTIFACT_ANSWER_CHARS = 300  # an answer longer than this is cut in the markdown
 
 
 def resolve_versions(home: Home, names: list[str] | None, settings, run_id: str, say: Say) -> list[registry.Version]:
-    """The named versions (all checked before any model loads), or the current one (pulled on first use)."""
+    """The named versions ('current' allowed; all checked before any model loads), or the current one
+    (pulled on first use)."""
     if not names:
         from tasks.model_pull import ensure_model
 
         return [ensure_model(home, settings.model, run_id, say=say)]
+    current = registry.current_name(home)
+    names = [current if name == "current" and current else name for name in names]
     return [registry.get(home, name) for name in dict.fromkeys(names)]
 
 

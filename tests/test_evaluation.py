@@ -100,6 +100,22 @@ def test_one_bad_probe_line_is_one_line_naming_file_line_and_reason(tmp_path):
     assert str(info.value).startswith(f"{path}:2: ") and "missing field(s)" in str(info.value)
 
 
+def test_versions_resolve_by_name_or_current_before_any_model_loads(home, tmp_path):
+    from flows.config import Settings
+    from flows.evaluation import resolve_versions
+    from storage.errors import ModelError
+
+    src = tmp_path / "tiny"
+    src.mkdir()
+    (src / "config.json").write_text("{}")
+    v0 = registry.register(home, src, run_id="r0", parent=None, adapter_id=None, base="tiny")
+    registry.set_current(home, v0.name, run_id="r0", action="register", reason="base")
+    found = resolve_versions(home, ["current", "v0000"], Settings(), "r1", print)
+    assert [v.name for v in found] == ["v0000"]
+    with pytest.raises(ModelError, match=r"no model version 'v0009' .*; known: v0000"):
+        resolve_versions(home, ["v0000", "v0009"], Settings(), "r1", print)
+
+
 # --- the real default model ------------------------------------------------------------------------------------
 
 SUBSET = ("rec-01", "rec-12", "gen-02", "con-01", "con-05", "con-06", "gua-01", "gua-03")
