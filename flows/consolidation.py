@@ -103,9 +103,10 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
     if depth == "deep":
         from tasks.answering import sample_answers
 
-        def sample(prompts: list[str], s: int) -> list[str]:
-            return sample_answers(model, tok, prompts, temperature=settings.dreams.temperature, seed=s,
-                                  max_tokens=settings.dreams.max_tokens)
+        def sample(chats: list[list[dict]], s: int) -> list[str]:
+            return sample_answers(model, tok, chats, temperature=settings.dreams.temperature, seed=s,
+                                  max_tokens=settings.dreams.max_tokens,
+                                  min_p=settings.dreams.min_p)
 
         known = pa.concat_tables([read_table(home, "pairs"), pairs]) if pairs.num_rows else read_table(home, "pairs")
         dreams, bad, tried = make_dreams(known.filter(pc.is_null(known["superseded_by"])), exchanges, scored,

@@ -43,22 +43,28 @@ def _question_chat(question: str, system: str | None) -> Chat:
 
 
 def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int = 48, batch_size: int = 8,
-                   sampler=None) -> list[str]:
-    """The model's reply to each chat, in order, stripped; greedy unless a sampler is given."""
+                   sampler=None, reply_prefix: str = "") -> list[str]:
+    """The model's reply to each chat, in order, stripped; greedy unless a sampler is given.
+
+    `reply_prefix` is put in the assistant's mouth before it speaks (e.g. "Q:" to hold a small model to
+    a format); the returned texts start with it.
+    """
     if max_tokens < 1 or batch_size < 1:
         raise ValueError(f"max_tokens ({max_tokens}) and batch_size ({batch_size}) must be at least 1")
-    prompts = [chat_tokens(tokenizer, chat) for chat in chats]
+    prefix = tokenizer.encode(reply_prefix, add_special_tokens=False) if reply_prefix else []
+    prompts = [chat_tokens(tokenizer, chat) + prefix for chat in chats]
     if not prompts:
         return []
     if batch_generate is None:
-        return [generate(model, tokenizer, p, max_tokens=max_tokens, sampler=sampler).strip() for p in prompts]
+        return [(reply_prefix + generate(model, tokenizer, p, max_tokens=max_tokens, sampler=sampler)).strip()
+                for p in prompts]
     # prefill = completion batch size: `batch_size` sequences decode together, and a finished one
     # is replaced by the next prompt at once (continuous batching), so short answers cost nothing.
     kwargs: dict[str, Any] = {"prefill_batch_size": batch_size, "completion_batch_size": batch_size}
     if sampler is not None:
         kwargs["sampler"] = sampler
     response = batch_generate(model, tokenizer, prompts, max_tokens=max_tokens, **kwargs)
-    return [text.strip() for text in response.texts]
+    return [(reply_prefix + text).strip() for text in response.texts]
 
 
 def answer_questions(model, tokenizer, questions: Sequence[str], *, max_tokens: int = 48, batch_size: int = 8,
@@ -68,16 +74,18 @@ def answer_questions(model, tokenizer, questions: Sequence[str], *, max_tokens: 
     return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size)
 
 
-def sample_answers(model, tokenizer, prompts: Sequence[str], temperature: float = 0.9, seed: int = 0,
-                   max_tokens: int = 96, *, batch_size: int = 8, system: str | None = None) -> list[str]:
-    """Sampled answers ("dreams") at `temperature`; the same seed, prompts and batch size give the same texts."""
+def sample_answers(model, tokenizer, prompts: Sequence[str | Chat], temperature: float = 0.9, seed: int = 0,
+                   max_tokens: int = 96, *, batch_size: int = 8, system: str | None = None,
+                   reply_prefix: str = "", min_p: float = 0.0) -> list[str]:
+    """Sampled answers ("dreams") at `temperature` to questions or whole chats; the same seed, prompts and
+    batch size give the same texts."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 for sampling (got {temperature}); use answer_questions for greedy")
     # mlx-lm samplers draw from MLX's global generator: seeding it here makes a run reproducible.
     mx.random.seed(seed)
-    chats = [_question_chat(p, system) for p in prompts]
+    chats = [p if isinstance(p, list) else _question_chat(p, system) for p in prompts]
     return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size,
-                          sampler=make_sampler(temp=temperature))
+                          sampler=make_sampler(temp=temperature, min_p=min_p), reply_prefix=reply_prefix)
 
 
 def _windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:

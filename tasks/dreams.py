@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -10,12 +11,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import pair_id
 from storage.schemas import without_run_id
-from tasks.extraction import parse_qa_pairs
-from tasks.firewall import FirewallConfig, apply_firewall
+from tasks.firewall import FirewallConfig, apply_firewall, words
 
 CANDIDATES = without_run_id("candidate_pairs")
 PAIRS = without_run_id("pairs")
-Sampler = Callable[[list[str], int], list[str]]  # (prompts, seed) -> texts
+REJECTIONS = without_run_id("rejections")
+Chat = list[dict[str, str]]
+Sampler = Callable[[list[Chat], int], list[str]]  # (chats, seed) -> the model's replies
+
+# A dream is a question that needs two facts from different topics, answered by the model in one
+# sentence at high temperature. The question is joined from the two facts' own questions; the model
+# writes the answer. Measured on the labelled case with the 135M default model: asked to invent both a
+# question and its answer, 3 of 128 dreams kept to their two facts ("Your son Emil is your son Pixel",
+# "you live in Berlin"); asked to answer a joined question after one worked example, far more do.
+_EXAMPLE = (
+    {"question": "What is my cat's name?", "answer": "Your cat's name is Pixel."},
+    {"question": "Where do I live?", "answer": "You live in Bergen."},
+    "Your cat Pixel lives with you in Bergen.",
+)
 
 
 class DreamConfig(BaseModel):
@@ -24,17 +37,41 @@ class DreamConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     count: int = Field(10, ge=0, description="Grounded dreams wanted per deep sleep.")
     temperature: float = Field(0.9, gt=0, description="Sampling temperature of dream generation.")
+    min_p: float = Field(0.1, ge=0, lt=1, description="Drop tokens below this share of the likeliest one's "
+                         "probability before sampling. Measured on the labelled case: 9 of 32 dreams kept to their "
+                         "facts with 0.1, 4 of 32 with none (temperature 0.9 alone samples too far into the tail).")
     prompts_per_round: int = Field(16, ge=1, description="Dream prompts sampled per round.")
-    max_rounds: int = Field(4, ge=1, description="Rounds tried before giving up on reaching `count`.")
-    max_tokens: int = Field(80, ge=8, description="Longest dream the model may write.")
+    max_rounds: int = Field(8, ge=1, description="Rounds tried before giving up on reaching `count`.")
+    max_tokens: int = Field(60, ge=8, description="Longest dream the model may write.")
+
+
+def dream_question(a: dict, b: dict) -> str:
+    """One question asking for both facts: 'What is my cat's name, and where do I live?'."""
+    first = a["question"].strip().rstrip("?.! ")
+    second = b["question"].strip().rstrip("?.! ")
+    if second.split()[0] not in {"I", "I'm", "I've"}:  # user questions open with a question word
+        second = second[0].lower() + second[1:]
+    return f"{first}, and {second}?"
 
 
 def dream_prompt(a: dict, b: dict) -> str:
-    """The prompt asking for one question that needs two facts about the user."""
+    """The request: two facts about the user and the joined question to answer in one sentence."""
     return ("Here are two facts about me:\n"
             f"- {a['answer']}\n- {b['answer']}\n"
-            "Write one question about me that uses both facts, and its answer, in this form:\n"
-            "Q: <question>\nA: <answer>")
+            f"Answer in one sentence that uses both facts: {dream_question(a, b)}")
+
+
+def dream_chat(a: dict, b: dict) -> Chat:
+    """The dream request as a chat: the worked example first, then the two facts to combine."""
+    ex_a, ex_b, ex_reply = _EXAMPLE
+    return [{"role": "user", "content": dream_prompt(ex_a, ex_b)}, {"role": "assistant", "content": ex_reply},
+            {"role": "user", "content": dream_prompt(a, b)}]
+
+
+def dream_answer(text: str) -> str:
+    """The dream's answer: the reply's first line, without a leading 'A:'."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return re.sub(r"^(?:A|Answer)\s*:\s*", "", line)
 
 
 def pick_combinations(pairs: pa.Table, k: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -51,31 +88,67 @@ def pick_combinations(pairs: pa.Table, k: int, rng: np.random.Generator) -> list
     return out
 
 
-def dream_candidates(pairs: pa.Table, combos: list[tuple[int, int]], texts: list[str]) -> pa.Table:
-    """Parse the model's texts into candidate pairs that cite both facts' source exchanges."""
+_NAME_OR_NUMBER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-Þ][\w'-]*|\b\d[\d.,:/-]*", re.UNICODE)
+
+
+def unfaithful(question: str, answer: str, a: dict, b: dict, stop: set[str]) -> str | None:
+    """Why a dream misstates the two facts it combines, or None when it keeps to them.
+
+    The firewall grounds words in the person's messages; a dream also has to keep to its two facts:
+    the answer states both (a content word of each fact's value), every name and number in it comes
+    from those facts ("Your son Emil is your son Pixel" and "you live in Berlin" are refused), and it
+    answers rather than repeats the question.
+    """
+    facts_text = " ".join([a["question"], a["answer"], a["value"], b["question"], b["answer"], b["value"]])
+    known = set(words(facts_text))
+    said = set(words(answer))
+    for fact in (a, b):
+        value = [w for w in words(fact["value"]) if w not in stop] or words(fact["value"])
+        if value and not said & set(value):
+            return f"the answer leaves out the fact {fact['value']!r}"
+    invented = [m.group() for m in _NAME_OR_NUMBER.finditer(f"{question}\n{answer}")
+                if any(w not in known and w not in stop for w in words(m.group()))]
+    if invented:
+        return f"names or numbers not in the two facts: {', '.join(dict.fromkeys(invented))}"
+    if answer.rstrip().endswith("?") or set(words(answer)) <= set(words(question)):
+        return "the answer repeats or asks the question instead of answering it"
+    return None
+
+
+def dream_candidates(pairs: pa.Table, combos: list[tuple[int, int]], texts: list[str],
+                     stop: set[str] = frozenset()) -> tuple[pa.Table, pa.Table]:
+    """(candidate pairs citing both facts' source exchanges, rejections): the model's texts parsed and held
+    to their two facts (`unfaithful`); an empty reply is dropped (there is nothing to reject)."""
     rows = pairs.to_pylist()
     out: dict[str, dict] = {}
+    bad: dict[str, dict] = {}
     for (i, j), text in zip(combos, texts):
-        parsed = parse_qa_pairs(text, max_pairs=1)
-        if not parsed:
-            continue
-        q, a = parsed[0]
         first, second = rows[i], rows[j]
+        q, a = dream_question(first, second), dream_answer(text)
+        if not a:
+            continue
         sources = list(dict.fromkeys([*first["source_exchange_ids"], *second["source_exchange_ids"]]))
         pid = pair_id(first["exchange_id"], "dream", q, a)
+        if why := unfaithful(q, a, first, second, stop):
+            bad[pid] = {"pair_id": pid, "exchange_id": first["exchange_id"], "method": "dream",
+                        "fact_type": "dream", "question": q, "answer": a, "reason": "unfaithful-dream",
+                        "detail": why, "grounding": None}
+            continue
         out[pid] = {
             "pair_id": pid, "exchange_id": first["exchange_id"], "source_exchange_ids": sources,
             "method": "dream", "methods": ["dream"], "fact_type": "dream", "subject": "user", "value": a,
             "question": q, "answer": a, "span_start": None, "span_end": None,
             "fact_key": f"dream:{first['pair_id']}+{second['pair_id']}", "superseded_by": None,
         }
-    return pa.Table.from_pylist(list(out.values()), schema=CANDIDATES)
+    return pa.Table.from_pylist(list(out.values()), schema=CANDIDATES), pa.Table.from_pylist(list(bad.values()),
+                                                                                          schema=REJECTIONS)
 
 
 def make_dreams(pairs: pa.Table, exchanges: pa.Table, scored: pa.Table, sample: Sampler,
                 cfg: DreamConfig, firewall: FirewallConfig, seed: int) -> tuple[pa.Table, pa.Table, int]:
     """(accepted dreams as pairs, rejected dreams, prompts tried): rounds of sampling until `count` pass."""
     rng = np.random.default_rng(seed)
+    stop = {w for text in firewall.stopwords for w in words(text)}
     accepted, rejected, tried = [], [], 0
     have = 0
     for round_ in range(cfg.max_rounds):
@@ -85,13 +158,15 @@ def make_dreams(pairs: pa.Table, exchanges: pa.Table, scored: pa.Table, sample: 
         if not combos:
             break
         rows = pairs.to_pylist()
-        texts = sample([dream_prompt(rows[i], rows[j]) for i, j in combos], seed + round_)
+        texts = sample([dream_chat(rows[i], rows[j]) for i, j in combos], seed + round_)
         tried += len(combos)
-        ok, bad = apply_firewall(dream_candidates(pairs, combos, texts), exchanges, scored, firewall)
+        candidates, unfaithful_ = dream_candidates(pairs, combos, texts, stop)
+        ok, bad = apply_firewall(candidates, exchanges, scored, firewall)
+        bad = pa.concat_tables([unfaithful_, bad])
         seen = {p for t in accepted for p in t["pair_id"].to_pylist()}
         ok = ok.filter(pa.array([p not in seen for p in ok["pair_id"].to_pylist()], pa.bool_()))
         accepted.append(ok.slice(0, cfg.count - have))
         rejected.append(bad)
         have += accepted[-1].num_rows
     dreams = pa.concat_tables([PAIRS.empty_table(), *accepted])
-    return dreams, pa.concat_tables([without_run_id("rejections").empty_table(), *rejected]), tried
+    return dreams, pa.concat_tables([REJECTIONS.empty_table(), *rejected]), tried
