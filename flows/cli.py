@@ -114,6 +114,14 @@ def cmd_rollback(args, home: Home) -> int:
     return 0
 
 
+def cmd_lineage(args, home: Home) -> int:
+    from flows.lineage_report import lineage_report
+
+    print(lineage_report(home, pair=args.pair_id, model=args.model, exchange=args.exchange, search=args.search,
+                         fmt=args.format, out=args.out), end="")
+    return 0
+
+
 def cmd_doctor(args, home: Home) -> int:
     from flows.doctor import doctor_lines
 
@@ -174,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("version", nargs="?", help="version to switch to, e.g. v0003 (default: the current one's parent)")
     s.add_argument("--reason", help="why (recorded in model_events)")
     s.set_defaults(func=cmd_rollback)
+    s = sub.add_parser("lineage", help="trace a pair, an exchange, words or a model version through the warehouse")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("pair_id", nargs="?", metavar="PAIR_ID", help="a pair id or a unique prefix of one: its source "
+                   "line, scores, firewall verdict, replays, training runs, gate results and model versions")
+    g.add_argument("--model", metavar="V", help="every pair in version V's ancestry, with counts per run "
+                   "('current' for the current one)")
+    g.add_argument("--exchange", metavar="ID", help="an exchange (id or unique prefix) and every pair found in it")
+    g.add_argument("--search", metavar="TEXT", help="pairs whose question, answer or source words contain every word")
+    s.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    s.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout (needed for parquet)")
+    s.set_defaults(func=cmd_lineage)
     s = sub.add_parser("schedule", help="serve the nightly sleep on its cron from this process")
     s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
     s.add_argument("--timezone", help="IANA time zone (default: this machine's)")

@@ -40,3 +40,7 @@ class ModelError(SlowwaveError):
 
 class IntegrityError(SlowwaveError):
     """A file does not match the sha256 its manifest records."""
+
+
+class LineageError(SlowwaveError):
+    """A lineage query names a pair, exchange or model version that matches nothing, or more than one."""
