@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from storage import lineage, registry
@@ -20,6 +20,7 @@ from storage.home import Home
 FORMATS = ("table", "csv", "json", "parquet")
 TEXT_WIDTH = 48  # longest cell of a table column before it is cut with "…"
 FIELD_WIDTH = 160  # longest value of a record's field line
+TABLE_ROWS = 500  # rows a readable table shows; the other formats carry every row
 
 # Which columns the readable table shows (every format but `table` carries all of them).
 LIST_COLUMNS = {
@@ -103,31 +104,51 @@ def render_record(table: pa.Table, title: str) -> str:
 
 
 def render_list(table: pa.Table, kind: str, title: str, summary: pa.Table | None = None) -> str:
-    """A many-row result as a text table (with a per-run summary before it for a model version)."""
+    """A many-row result as a text table (a model version's per-run summary first), cut at TABLE_ROWS rows."""
     lines = [title]
     if summary is not None and summary.num_rows:
         lines += ["runs"] + text_table(summary.to_pylist(), summary.column_names, indent="  ") + ["pairs"]
     if table.num_rows:
         columns = [c for c in LIST_COLUMNS[kind] if c in table.column_names]
-        lines += text_table(table.to_pylist(), columns, indent="  " if summary is not None else "")
+        shown = table.slice(0, TABLE_ROWS).select(columns).to_pylist()
+        lines += text_table(shown, columns, indent="  " if summary is not None else "")
+    if table.num_rows > TABLE_ROWS:
+        lines.append(f"… {table.num_rows - TABLE_ROWS:,} more row(s): --format csv, json or parquet gives them all")
     return "\n".join(lines) + "\n"
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """`table` with every nested column (lists, sections) as its JSON text, rows in the same order."""
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+    if not nested:
+        return table
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("_t", table)
+        cols = ", ".join(f'to_json("{n}")::VARCHAR AS "{n}"' if n in nested else f'"{n}"' for n in table.column_names)
+        return con.sql(f"SELECT {cols} FROM _t").to_arrow_table()
+    finally:
+        con.close()
 
 
 def to_csv(table: pa.Table) -> str:
     """CSV with a header; nested values (lists, sections) as JSON text in their cell, nulls empty."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table.column_names)
-    for row in table.to_pylist():
-        writer.writerow(["" if v is None else json.dumps(jsonable(v), ensure_ascii=False)
-                         if isinstance(v, (list, dict)) else jsonable(v) for v in row.values()])
-    return buf.getvalue()
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(_flat(table), sink)
+    return sink.getvalue().to_pybytes().decode("utf-8")
 
 
 def to_json(table: pa.Table, record: bool) -> str:
-    """JSON: one object for a one-row record, else an array of objects."""
-    rows = [jsonable(r) for r in table.to_pylist()]
-    return json.dumps(rows[0] if record else rows, ensure_ascii=False, indent=2) + "\n"
+    """JSON: one object for a one-row record, else an array of objects, one per line."""
+    if record:
+        return json.dumps(jsonable(table.to_pylist()[0]), ensure_ascii=False, indent=2) + "\n"
+    con = duckdb.connect(":memory:")  # serializing in DuckDB: large results would take seconds in Python
+    try:
+        con.register("_t", table)
+        rows = [r[0] for r in con.sql("SELECT to_json(_t)::VARCHAR FROM _t").fetchall()]
+    finally:
+        con.close()
+    return "[\n" + ",\n".join(rows) + ("\n]\n" if rows else "]\n")
 
 
 def _query(home: Home, pair, model, exchange, search) -> tuple[pa.Table, str, str, pa.Table | None]:

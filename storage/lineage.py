@@ -345,22 +345,19 @@ def model_lineage(con: duckdb.DuckDBPyConnection, version: str) -> pa.Table:
     the version that fused the run's adapter, its depth (0 = `version`), the examples that used the pair,
     and the run's own counts (`run_pairs`, `run_examples`)."""
     _prepare(con)
-    mv = _arrow(con, f"WITH {_MV} SELECT * FROM mv ORDER BY version")
-    known = mv["version"].to_pylist()
-    if version not in known:
+    # The ancestry with the run(s) that trained and gated each adapter in it (none for the base version).
+    ancestry = _arrow(con, f"""WITH RECURSIVE {_MV}, {_RUN_ADAPTERS},
+    ancestry(version, parent, adapter_id, depth) AS (
+        SELECT version, parent, adapter_id, 0 FROM mv WHERE version = $v
+        UNION SELECT mv.version, mv.parent, mv.adapter_id, a.depth + 1
+              FROM ancestry a JOIN mv ON mv.version = a.parent WHERE a.depth < 100000)
+    SELECT a.version, a.depth, ra.run_id, a.adapter_id FROM ancestry a LEFT JOIN run_adapters ra USING (adapter_id)""",
+                      v=version)
+    if not ancestry.num_rows:
+        known = [r[0] for r in con.sql("SELECT DISTINCT version FROM model_versions ORDER BY 1").fetchall()]
         listed = ", ".join(known if len(known) <= 8 else known[:3] + ["…"] + known[-3:])
         raise LineageError(f"no model version {version!r} in the warehouse; known: {listed or 'none'}")
-    with _registered(con, _mv=mv):
-        fused = _arrow(con, f"""WITH RECURSIVE
-        ancestry(version, parent, adapter_id, depth) AS (
-            SELECT version, parent, adapter_id, 0 FROM _mv WHERE version = $v
-            UNION SELECT mv.version, mv.parent, mv.adapter_id, a.depth + 1
-                  FROM ancestry a JOIN _mv mv ON mv.version = a.parent WHERE a.depth < 100000),
-        -- the run that trained and gated each adapter of the ancestry
-        runs AS (SELECT DISTINCT run_id, adapter_id FROM (
-            SELECT run_id, adapter_id FROM gate_results UNION ALL SELECT run_id, adapter_id FROM _mv))
-        SELECT a.version, a.depth, r.run_id, r.adapter_id FROM ancestry a JOIN runs r USING (adapter_id)""",
-                       v=version)
+    fused = ancestry.filter(pc.invert(pc.is_null(ancestry["run_id"])))
     with _registered(con, _fused=fused):
         rows = _arrow(con, f"""
         WITH per_pair AS (SELECT run_id, pair_id, {_COUNTS} FROM training_examples
