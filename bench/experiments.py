@@ -42,13 +42,13 @@ CASE = ROOT / "tasks" / "data" / "eval_case"
 # name -> (train overrides, mixing overrides); "ours" is the shipped defaults, the rest the paper's grid.
 PAPER = {
     "paper-baseline": ({"light_learning_rate": 1e-4, "light_epochs": 3, "rank": 16, "scale": 2.0},
-                       {"paraphrases": 1, "anchor_ratio": 0.0}),
+                       {"paraphrases": 1, "anchor_ratio": 0.0, "rehearsal_ratio": 0.0}),
     "paper-1-epoch": ({"light_learning_rate": 1e-4, "light_epochs": 1, "rank": 16, "scale": 2.0},
-                      {"paraphrases": 1, "anchor_ratio": 0.0}),
+                      {"paraphrases": 1, "anchor_ratio": 0.0, "rehearsal_ratio": 0.0}),
     "paper-lr-5e-5": ({"light_learning_rate": 5e-5, "light_epochs": 3, "rank": 16, "scale": 2.0},
-                      {"paraphrases": 1, "anchor_ratio": 0.0}),
+                      {"paraphrases": 1, "anchor_ratio": 0.0, "rehearsal_ratio": 0.0}),
     "paper-rank-32": ({"light_learning_rate": 1e-4, "light_epochs": 3, "rank": 32, "scale": 2.0},
-                      {"paraphrases": 1, "anchor_ratio": 0.0}),
+                      {"paraphrases": 1, "anchor_ratio": 0.0, "rehearsal_ratio": 0.0}),
     "ours": ({}, {}),
 }
 EXTRA: dict[str, tuple[dict, dict]] = {}
@@ -72,7 +72,7 @@ def parse_overrides(text: str) -> tuple[dict, dict]:
 
 def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
-    from flows.consolidation import anchors_for, latest_buffer
+    from flows.consolidation import anchors_for, latest_buffer, rehearsal_for
     from flows.ingest import ingest_paths
     from storage.warehouse import read_table
     from tasks.extraction import extract_template_pairs, merge_candidates
@@ -88,8 +88,15 @@ def prepare(home: Home, case: Path, settings) -> dict:
     retained = exchanges.filter(pc.is_in(exchanges["exchange_id"], value_set=keep))
     candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
     pairs, rejections = apply_firewall(candidates, exchanges, scored, settings.firewall)
-    return {"version": version, "pairs": pairs, "rejections": rejections, "buffer": latest_buffer(home),
+    return {"home": home, "version": version, "pairs": pairs, "rejections": rejections, "buffer": latest_buffer(home),
             "anchors": anchors_for(home, "bench", settings), "exchanges": exchanges.num_rows}
+
+
+def rehearsal(home: Home, settings, mixing_cfg) -> list[str]:
+    """The root model's prose samples for this configuration's mixing settings (cached per model)."""
+    from flows.consolidation import rehearsal_for
+
+    return rehearsal_for(home, settings.model_copy(update={"mixing": mixing_cfg}))
 
 
 def measure_model(model, tok, probes: list[dict], settings) -> dict:
@@ -110,6 +117,7 @@ def measure_model(model, tok, probes: list[dict], settings) -> dict:
 
 def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings, probes: list[dict],
                base: dict) -> dict:
+    from flows.learning import training_rows
     from tasks.gating import decide
     from tasks.lm import chat_formatter, load_model
     from tasks.mixing import build_training_set, mix_summary
@@ -121,9 +129,11 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     model, tok = load_model(prepared["version"].path, fresh=True)
     current = prepared["pairs"].filter(pc.is_null(prepared["pairs"]["superseded_by"]))
     examples = build_training_set(current, prepared["buffer"], prepared["anchors"], None, "light",
-                                  chat_formatter(tok), mixing_cfg)
+                                  chat_formatter(tok), mixing_cfg, rehearsal=rehearsal(prepared["home"], settings,
+                                                                                       mixing_cfg))
     mix = mix_summary(examples)
-    print(f"[{name}] {mix['total']} examples ({mix['new']} new, {mix['anchor']} anchor), "
+    print(f"[{name}] {mix['total']} examples ({mix['new']} new, {mix['anchor']} anchor, {mix['rehearsal']} "
+          "rehearsal), "
           f"{train_cfg.epochs} epochs, lr {train_cfg.learning_rate:g}, rank {train_cfg.rank}, "
           f"scale {train_cfg.scale:g}, loss {train_cfg.loss}", file=sys.stderr, flush=True)
 
@@ -131,7 +141,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
         if rec["step"] % 100 == 0:
             print(f"[{name}]   step {rec['step']} loss {rec['loss']:.3f}", file=sys.stderr, flush=True)
 
-    trained = train_adapter(model, tok, examples.to_pylist(), train_cfg, on_step=progress)
+    trained = train_adapter(model, tok, training_rows(examples), train_cfg, on_step=progress)
     after = measure_model(model, tok, probes, settings)
     seconds = time.perf_counter() - started
     decision = decide({"benchmark_score": base["benchmark"], "ppl": base["ppl"]},

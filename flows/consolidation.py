@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import buffer_frame, training_set_frame
 from flows.checks import check
-import pyarrow.parquet as pq
 
 from storage import registry
 from storage.atomic import atomic_path
@@ -24,13 +25,26 @@ from tasks.lm import chat_formatter, load_model
 ANCHOR_PROMPTS = "anchor_prompts.jsonl"
 
 
+def _logger():
+    """The Prefect run logger inside a flow, else the module's (for benchmarks and scripts)."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() or TaskRunContext.get():
+        return get_run_logger()
+    return logging.getLogger("slowwave")
+
+
 def latest_buffer(home: Home) -> pa.Table:
-    """The newest replay-buffer version (empty before the first sleep)."""
-    files = table_files(home, "replay_buffer")
-    if not files:
-        return read_table(home, "replay_buffer")
-    newest = max(f.parent.name.removeprefix("run_id=") for f in files)
-    return read_table(home, "replay_buffer", run_ids=[newest])
+    """The newest replay-buffer version of a completed sleep (empty before the first one).
+
+    A killed or failed run's version is not a base: its resumed run rebuilds the same version."""
+    from storage.runs import committed_runs
+
+    committed = committed_runs(home)
+    runs = {f.parent.name.removeprefix("run_id=") for f in table_files(home, "replay_buffer")} & committed
+    if not runs:
+        return read_table(home, "replay_buffer", run_ids=[])
+    return read_table(home, "replay_buffer", run_ids=[max(runs)])
 
 
 def root_version(home: Home) -> registry.Version:
@@ -65,7 +79,7 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
         answers = pq.read_table(cached).column("answer").to_pylist()
     else:
         model, tok = load_model(root.path)
-        get_run_logger().info(f"anchors: {root.name} answers {len(prompts)} general prompts (once per model)")
+        _logger().info(f"anchors: {root.name} answers {len(prompts)} general prompts (once per model)")
         answers = answer_questions(model, tok, [p["prompt"] for p in prompts],
                                    max_tokens=settings.mixing.anchor_max_tokens)
         with atomic_path(cached) as tmp:
@@ -77,6 +91,31 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     table = table.filter(pc.greater(pc.utf8_length(table["answer"]), 0))
     write_table(home, "anchor_answers", run_id, table)
     return table
+
+
+def rehearsal_for(home: Home, settings) -> list[str]:
+    """The root model's own prose for rehearsal, sampled once per model and settings, cached like anchors."""
+    from tasks.data_files import DATA_DIR
+    from tasks.model_pull import cache_dir
+    from tasks.rehearsal import sample_prose
+
+    cfg = settings.mixing
+    if cfg.rehearsal_ratio <= 0 or cfg.rehearsal_samples <= 0:
+        return []
+    root = root_version(home)
+    key = content_id("reh", json.dumps(root.manifest["files"], sort_keys=True), cfg.rehearsal_samples,
+                     cfg.rehearsal_max_tokens)
+    cached = cache_dir() / "rehearsal" / f"{key}.parquet"
+    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"  # the default float32 model's, made here once
+    if shipped.exists():
+        cached = shipped
+    if not cached.exists():
+        model, tok = load_model(root.path)
+        _logger().info(f"rehearsal: {root.name} writes {cfg.rehearsal_samples} prose samples (once per model)")
+        texts = sample_prose(model, tok, cfg.rehearsal_samples, cfg.rehearsal_max_tokens)
+        with atomic_path(cached) as tmp:
+            pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), tmp)
+    return pq.read_table(cached).column("text").to_pylist()
 
 
 def _replay_target(new_pairs: pa.Table, buffer: pa.Table, n_new: int, share: float) -> int:
@@ -116,7 +155,7 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
         log.info(f"dreams: {dreams.num_rows} grounded of {tried} dreamt ({bad.num_rows} rejected)")
     anchors = anchors_for(home, run_id, settings)
     examples = build_training_set(current, previous, anchors, dreams, depth, chat_formatter(tok),
-                                  settings.mixing, seed=seed)
+                                  settings.mixing, seed=seed, rehearsal=rehearsal_for(home, settings))
     summary = mix_summary(examples)
     target = _replay_target(current, previous, summary["new"], settings.mixing.replay_share(depth))
     known_ids = pa.concat_tables([read_table(home, "pairs", columns=["pair_id"]),

@@ -69,8 +69,11 @@ def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
 
 
 def new_exchanges(home: Home) -> pa.Table:
-    """Exchanges no sleep has scored yet."""
-    scored = read_table(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
+    """Exchanges no completed sleep has scored yet (a killed or failed run's are still new: it is resumed)."""
+    from storage.runs import committed_runs
+
+    runs = sorted(committed_runs(home))
+    scored = read_table(home, "scored_exchanges", run_ids=runs, columns=["exchange_id"])["exchange_id"]
     return not_in(read_table(home, "exchanges"), "exchange_id", scored)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -18,12 +21,27 @@ from storage.atomic import write_text_atomic
 from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id, sha256_bytes
-from storage.warehouse import write_table
+from storage.warehouse import read_table, write_table
 from tasks.lm import load_model
 
 CODE_VERSION = "slowwave 0.1.0"
-# Test-only: called after every training step, to simulate a process killed mid-training.
+# Test-only: called after every training step, to simulate a failure mid-training. For a real kill,
+# SLOWWAVE_TEST_KILL_AT_STEP=N makes the process SIGKILL itself after step N (no cleanup runs).
 FAULT_HOOK = None
+
+
+def _fault_hook():
+    if FAULT_HOOK is not None:
+        return FAULT_HOOK
+    at = os.environ.get("SLOWWAVE_TEST_KILL_AT_STEP")
+    if not at:
+        return None
+
+    def kill(step: int) -> None:
+        if step >= int(at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return kill
 
 
 def training_set_sha256(examples: pa.Table) -> str:
@@ -48,11 +66,17 @@ def _progress(total: int, say):
     return on_step
 
 
+def training_rows(examples: pa.Table) -> list[dict]:
+    """What the trainer sees per example: a question and answer, or plain prose (rehearsal)."""
+    return [{"text": r["text"]} if r["source"] == "rehearsal" else {"question": r["question"], "answer": r["answer"]}
+            for r in examples.select(["source", "question", "answer", "text"]).to_pylist()]
+
+
 @task(name="train", cache_policy=NO_CACHE)
 def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table,
                version: registry.Version) -> tuple[str, Path, dict]:
     """Stage 5: a LoRA adapter on tonight's examples; a rerun with the same inputs reuses the saved adapter."""
-    from tasks.training import adapter_id, find_adapter, plot_loss, save_adapter, train_adapter
+    from tasks.training import STEPS_FILE, adapter_id, find_adapter, plot_loss, save_adapter, train_adapter
 
     log = get_run_logger()
     cfg = settings.train.for_depth(depth)
@@ -62,11 +86,17 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
     if folder is not None:
         log.info(f"adapter {aid} already trained on these inputs: reusing it")
         result = json.loads((folder / registry.MANIFEST).read_text())["result"]
+        have = read_table(home, "train_steps", run_ids=[run_id], columns=["adapter_id"])["adapter_id"].to_pylist()
+        if aid not in have and (folder / STEPS_FILE).exists():  # an attempt stopped after saving the adapter
+            steps = pq.read_table(folder / STEPS_FILE)
+            write_table(home, "train_steps", run_id,
+                        steps.append_column("adapter_id", pa.array([aid] * steps.num_rows, pa.string())))
+            plot_loss(steps, home.runs / run_id / "loss.png")
     else:
         model, tok = load_model(version.path, fresh=True)
-        rows = examples.select(["question", "answer"]).to_pylist()
+        rows = training_rows(examples)
         total = (len(rows) // cfg.batch_size) * cfg.epochs
-        trained = train_adapter(model, tok, rows, cfg, on_step=_progress(total, log.info), fault_hook=FAULT_HOOK)
+        trained = train_adapter(model, tok, rows, cfg, on_step=_progress(total, log.info), fault_hook=_fault_hook())
         aid, folder = save_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                    training_set_id=run_id, training_set_sha256=sha, code_version=CODE_VERSION)
         steps = trained.steps.append_column("adapter_id", pa.array([aid] * trained.steps.num_rows, pa.string()))
@@ -158,6 +188,24 @@ def gate_task(home: Home, settings, run_id: str, version: registry.Version, adap
     return decision
 
 
+def gate_decision(home: Home, run_id: str, adapter_id: str) -> dict:
+    """The gate's decision on an adapter, as a finished gate stage of this run stored it."""
+    rows = read_table(home, "gate_results", run_ids=[run_id]).to_pylist()
+    row = next((r for r in rows if r["adapter_id"] == adapter_id), None)
+    if row is None:
+        raise IntegrityError(f"run {run_id} marked its gate finished but gate_results has no row for adapter "
+                             f"{adapter_id}; the warehouse under {home.warehouse} was changed by hand")
+    return json.loads(row["details_json"])["decision"]
+
+
+def promoted_by(home: Home, parent: str, adapter_id: str) -> registry.Version | None:
+    """The version an earlier attempt fused from this parent and adapter, if it got as far as registering it."""
+    for v in registry.versions(home):
+        if v.manifest.get("parent") == parent and v.manifest.get("adapter_id") == adapter_id:
+            return v
+    return None
+
+
 @task(name="fuse", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
               decision: dict) -> registry.Version:
@@ -165,14 +213,22 @@ def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adap
     from tasks.fusion import fuse_adapter, smoke_test
     from tasks.gating import load_gate_inputs
 
-    # Fused into scratch space beside the versions, then registered (hard links, no copy): a crash
-    # leaves only the scratch folder, never a half-written version, and `current` is untouched.
-    with tempfile.TemporaryDirectory(prefix=f".fuse-{run_id}-", dir=home.models) as scratch:
-        info = fuse_adapter(version.path, adapter_dir, Path(scratch) / "model")
-        new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,
-                                adapter_id=adapter_id, base=version.manifest.get("base", "?"), link=True,
-                                extra={"gate": {k: decision[k] for k in ("benchmark_ratio", "ppl_drift", "recall_post")},
-                                       "fusion": {k: info[k] for k in ("fused_layers", "quantized", "seconds")}})
+    log = get_run_logger()
+    new = promoted_by(home, version.name, adapter_id)
+    if new is not None:  # an earlier attempt of this run fused and registered it, then stopped
+        registry.verify_folder(new.path)
+        registry.record_version(home, new, run_id)
+        log.info(f"{new.name} was fused from {adapter_id} by an earlier attempt: checking and promoting it")
+    else:
+        # Fused into scratch space beside the versions, then registered (hard links, no copy): a crash
+        # leaves only the scratch folder, never a half-written version, and `current` is untouched.
+        with tempfile.TemporaryDirectory(prefix=f".fuse-{run_id}-", dir=home.models) as scratch:
+            info = fuse_adapter(version.path, adapter_dir, Path(scratch) / "model")
+            gate = {k: decision[k] for k in ("benchmark_ratio", "ppl_drift", "recall_post")}
+            new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,
+                                    adapter_id=adapter_id, base=version.manifest.get("base", "?"), link=True,
+                                    extra={"gate": gate, "run_id": run_id,
+                                           "fusion": {k: info[k] for k in ("fused_layers", "quantized", "seconds")}})
     benchmark, _ = load_gate_inputs(settings.gate)
     smoke = smoke_test(new.path, benchmark[:settings.gate.smoke_questions])
     try:
@@ -186,6 +242,6 @@ def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adap
     check(home, run_id, "model", frame, id_column="version")
     registry.set_current(home, new.name, run_id=run_id, action="promote",
                          reason=f"adapter {adapter_id} approved by the gate")
-    get_run_logger().info(f"fused {adapter_id} into {new.name} (smoke test {smoke['correct']}/{smoke['asked']}); "
+    log.info(f"fused {adapter_id} into {new.name} (smoke test {smoke['correct']}/{smoke['asked']}); "
                           f"current is now {new.name}")
     return new

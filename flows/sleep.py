@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from flows.config import Settings
 from flows.consolidation import mix_task
 from flows.curation import extract_task, firewall_task, score_task
-from flows.learning import fuse_task, gate_task, train_task
+from flows.learning import fuse_task, gate_decision, gate_task, train_task
 from flows.ingest import IngestReport, ingest_paths, new_exchanges
 from storage.home import Home
 from storage.ids import new_run_id
@@ -74,38 +74,70 @@ def _flow_run_name() -> str:
 def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
     """Run one sleep cycle over the home's new conversations; return its summary."""
     from flows.config import load_settings
+    from flows.resume import start_or_resume
     from tasks.depth import decide_depth
 
     home = Home.resolve(home_dir).ensure()
     settings = load_settings(home.config_file)
-    run_id = new_run_id()
+    log = get_run_logger()
+    run = start_or_resume(home, settings, new_run_id(), log.info)
+    run_id = run.run_id
     started = utcnow()
     stages: dict[str, dict] = {}
-    summary = {"run_id": run_id, "requested": depth, "depth": None, "status": "running", "stages": stages}
+    summary = {"run_id": run_id, "requested": depth, "depth": None, "status": "running", "stages": stages,
+               **({"resumed": run.finished_stages()} if run.resumed else {})}
     try:
         ingested = ingest_task(home, settings, run_id)
         stages["ingest"] = ingested.as_dict() if ingested else {"files": 0}
-        exchanges = new_exchanges(home)
-        past = [r["depth"] for r in reversed(latest_runs(home, kind="sleep")) if r["status"] == "completed"]
-        chosen, why = decide_depth(depth, exchanges.num_rows, past, settings.sleep)
+        if run.resumed:
+            exchanges = run.planned_exchanges()
+            chosen, why = run.depth, f"resumed: {run.reason}"
+        else:
+            exchanges = new_exchanges(home)
+            past = [r["depth"] for r in reversed(latest_runs(home, kind="sleep")) if r["status"] == "completed"]
+            chosen, why = decide_depth(depth, exchanges.num_rows, past, settings.sleep)
+            if chosen is not None:
+                run.write_plan(chosen, why, exchanges, settings)
         summary.update(depth=chosen, reason=why)
-        get_run_logger().info(f"depth: {chosen or 'none'} ({why})")
+        log.info(f"depth: {chosen or 'none'} ({why})")
         if chosen is None:
             summary["status"] = "nothing-to-do"
             return summary
-        version = model_task(home, settings, run_id)
+        if run.done("model"):  # the version this run started from, even if it already promoted its own
+            from storage import registry
+
+            version = registry.get(home, run.facts("model")["version"])
+        else:
+            version = model_task(home, settings, run_id)
+            run.mark("model", version=version.name)
         summary["model_before"] = version.name
-        scored = score_task(home, settings, run_id, exchanges)
+        if run.done("score"):
+            scored = run.read("scored_exchanges")
+        else:
+            scored = score_task(home, settings, run_id, exchanges)
+            run.mark("score")
         stages["score"] = {"exchanges": scored.num_rows, "retained": int(pc.sum(scored["retained"]).as_py() or 0)}
-        generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
-        candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
+        if run.done("extract"):
+            candidates = run.read("candidate_pairs")
+        else:
+            generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
+            candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
+            run.mark("extract")
         stages["extract"] = {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())}
         all_exchanges, all_scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
-        pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, all_scored)
+        if run.done("firewall"):
+            pairs, rejections = run.read("pairs", dreams=False), run.read("rejections", dreams=False)
+        else:
+            pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, all_scored)
+            run.mark("firewall")
         stages["firewall"] = {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
                               **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
-        examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, all_scored,
-                                    version.path, settings.mixing.seed)
+        if run.done("mix"):
+            examples, buffer = run.read("training_examples"), run.read("replay_buffer")
+        else:
+            examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, all_scored,
+                                        version.path, settings.mixing.seed)
+            run.mark("mix")
         stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
                          "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
         if not stages["mix"].get("new") and not stages["mix"].get("dream"):
@@ -116,7 +148,11 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
         stages["train"] = {"adapter": adapter_id, "steps": trained["iterations"],
                            "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",
                            "tokens/s": trained["tokens_per_second"]}
-        decision = gate_task(home, settings, run_id, version, adapter_id, adapter_dir, pairs)
+        if run.done("gate"):
+            decision = gate_decision(home, run_id, adapter_id)
+        else:
+            decision = gate_task(home, settings, run_id, version, adapter_id, adapter_dir, pairs)
+            run.mark("gate")
         stages["gate"] = {"decision": "approved" if decision["approved"] else "rejected",
                           "benchmark_ratio": round(decision["benchmark_ratio"], 3),
                           "ppl_drift": f"{decision['ppl_drift']:+.1%}",

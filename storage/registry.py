@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +17,7 @@ from storage.errors import IntegrityError, ModelError
 from storage.home import Home
 from storage.ids import sha256_bytes, sha256_file
 from storage.runs import utcnow
-from storage.warehouse import write_table
+from storage.warehouse import read_table, write_table
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -104,12 +105,21 @@ def register(home: Home, source: Path, *, run_id: str, parent: str | None, adapt
                     "created_at": utcnow().isoformat(), "files": file_hashes(tmp), **(extra or {})}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     version = Version(name, final, manifest)
-    write_table(home, "model_versions", run_id, pa.Table.from_pylist([{
-        "version": name, "parent": parent, "adapter_id": adapter_id, "base": base,
-        "created_at": utcnow(), "manifest_sha256": manifest_sha256(version),
-        "metrics_json": json.dumps((extra or {}).get("gate"), default=str),
-    }]))
+    record_version(home, version, run_id)
     return version
+
+
+def record_version(home: Home, version: Version, run_id: str) -> None:
+    """The version's `model_versions` row (once: a resumed run that finds its folder registered calls it again)."""
+    have = read_table(home, "model_versions", columns=["version"])["version"].to_pylist()
+    if version.name in have:
+        return
+    m = version.manifest
+    write_table(home, "model_versions", run_id, pa.Table.from_pylist([{
+        "version": version.name, "parent": m.get("parent"), "adapter_id": m.get("adapter_id"), "base": m["base"],
+        "created_at": datetime.fromisoformat(m["created_at"]), "manifest_sha256": manifest_sha256(version),
+        "metrics_json": json.dumps(m.get("gate"), default=str),
+    }]))
 
 
 def get(home: Home, name: str) -> Version:

@@ -39,3 +39,11 @@ def latest_runs(home: Home, kind: str | None = None) -> list[dict]:
         latest[r["run_id"]] = r
     out = [r for r in latest.values() if kind is None or r["kind"] == kind]
     return sorted(out, key=lambda r: r["started_at"], reverse=True)
+
+
+FINAL = ("completed", "nothing-to-do")  # a sleep run in one of these states has committed its outputs
+
+
+def committed_runs(home: Home, kind: str = "sleep") -> set[str]:
+    """Run ids whose latest status is final: their outputs count (a killed or failed run's do not, yet)."""
+    return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL}

@@ -19,6 +19,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.atomic import atomic_dir, atomic_path
@@ -39,6 +40,7 @@ from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
 ADAPTER_WEIGHTS = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+STEPS_FILE = "train_steps.parquet"
 PAD_TO = 32  # as mlx-lm: few distinct batch widths, so the compiled step is traced only a few times
 STEP_SCHEMA = pa.schema([
     ("step", pa.int64()), ("epoch", pa.int64()), ("loss", pa.float64()), ("objective", pa.float64()),
@@ -148,9 +150,20 @@ def chat_rows(examples: list[dict]) -> list[dict]:
 
 
 def tokenize_examples(examples: list[dict], tokenizer, max_seq_length: int) -> list[tuple[list[int], int]]:
-    """(tokens, answer offset) per example, via mlx-lm's ChatDataset with the prompt masked."""
-    dataset = CacheDataset(ChatDataset(chat_rows(examples), tokenizer, mask_prompt=True))
-    items = [dataset[i] for i in range(len(dataset))]
+    """(tokens, answer offset) per example: chat examples via mlx-lm's ChatDataset with the prompt masked;
+    plain-text examples ({"text": ...}, rehearsal of the model's own prose) trained on every token."""
+    chats = [(i, ex) for i, ex in enumerate(examples) if not ex.get("text")]
+    items: list[tuple[list[int], int] | None] = [None] * len(examples)
+    if chats:
+        dataset = CacheDataset(ChatDataset(chat_rows([ex for _, ex in chats]), tokenizer, mask_prompt=True))
+        for k, (i, _) in enumerate(chats):
+            items[i] = dataset[k]
+    for i, ex in enumerate(examples):
+        if ex.get("text"):
+            tokens = tokenizer.encode(ex["text"], add_special_tokens=False)
+            if len(tokens) < 2:
+                raise ValueError(f"training example {i}: plain text of {len(tokens)} token(s), need at least 2")
+            items[i] = (tokens, 0)
     for i, (tokens, offset) in enumerate(items):
         if len(tokens) > max_seq_length:
             raise ValueError(f"training example {i} is {len(tokens)} tokens, over max_seq_length={max_seq_length}; "
@@ -303,6 +316,7 @@ def save_adapter(home_adapters_dir: Path, model, cfg: TrainConfig, result: Train
     with atomic_dir(final) as tmp:
         mx.save_safetensors(str(tmp / ADAPTER_WEIGHTS), weights, metadata={"format": "mlx"})
         (tmp / ADAPTER_CONFIG).write_text(json.dumps(adapter_config(cfg), indent=2, sort_keys=True))
+        pq.write_table(result.steps, tmp / STEPS_FILE)  # the loss curve travels with the adapter
         manifest = {"adapter_id": aid, "kind": "lora", "parent_version": parent_version,
                     "training_set_id": training_set_id, "training_set_sha256": training_set_sha256,
                     "config": cfg.model_dump(), "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,

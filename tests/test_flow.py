@@ -107,3 +107,23 @@ def test_chit_chat_only_sleeps_without_training(prefect_harness, tmp_path, conve
     assert result["stages"]["score"] == {"exchanges": 5, "retained": 0}
     assert "train" not in result["stages"] and result["model_after"] == "v0000"
     assert connect(home).sql("select count(*) from train_steps").fetchall() == [(0,)]
+
+
+def test_a_destructive_learning_rate_is_rejected_by_the_gate_and_current_stays(prefect_harness, tmp_path,
+                                                                              fixture_sessions, converted_model_dir):
+    from flows.sleep import sleep_cycle
+    from storage import registry
+
+    home = Home(tmp_path / "h").ensure()
+    shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+    home.config_file.write_text("[train]\nlight_learning_rate = 1e-3  # ten times the default\n")
+    result = sleep_cycle(home_dir=str(home.root), depth="light")
+    assert result["status"] == "completed"
+    gate = result["stages"]["gate"]
+    assert gate["decision"] == "rejected"
+    assert "perplexity drift" in gate["reasons"] or "benchmark ratio" in gate["reasons"]
+    assert result["model_before"] == result["model_after"] == "v0000"
+    assert registry.current_name(home) == "v0000" and [v.name for v in registry.versions(home)] == ["v0000"]
+    row = connect(home).sql("select approved, reasons, adapter_id from gate_results").fetchall()
+    assert len(row) == 1 and row[0][0] is False and row[0][1]
+    assert (home.adapters / row[0][2] / "adapters.safetensors").exists()  # kept, marked rejected

@@ -62,7 +62,8 @@ def anchors(n: int) -> pa.Table:
 
 def build(n_facts=3, n_buffer=40, n_anchors=50, depth="light", seed=1, cfg=MixingConfig(), dreams=None, **kw):
     return build_training_set(kw.get("new_pairs", pairs(n_facts)), kw.get("buf", buffer(n_buffer)),
-                              kw.get("anc", anchors(n_anchors)), dreams, depth, chat, cfg, seed)
+                              kw.get("anc", anchors(n_anchors)), dreams, depth, chat, cfg, seed,
+                              rehearsal=kw.get("rehearsal", ()))
 
 
 def count(table: pa.Table, source: str) -> int:
@@ -227,8 +228,28 @@ def test_rows_carry_chat_text_content_ids_and_the_schema():
 def test_mix_summary_counts_sources():
     dreams = pa.table({"pair_id": ["pr_d1"], "question": ["Dream?"], "answer": ["Yes."]})
     summary = mix_summary(build(n_facts=4, depth="deep", dreams=dreams))
-    assert summary == {"new": 12, "replay": 18, "dream": 1, "anchor": 12, "total": 43, "new_facts": 4,
-                       "replay_share": 0.6}
+    assert summary == {"new": 12, "replay": 18, "dream": 1, "anchor": 12, "rehearsal": 0, "total": 43,
+                       "new_facts": 4, "replay_share": 0.6}
+
+
+def test_rehearsal_prose_is_mixed_in_by_ratio_as_plain_text():
+    prose = [f"Sample {i} of ordinary prose about rivers, towns and the weather in spring." for i in range(40)]
+    table = build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0.5))
+    rows = [r for r in table.to_pylist() if r["source"] == "rehearsal"]
+    assert len(rows) == 6  # 0.5 x 12 new examples
+    assert all(r["question"] == "" and r["pair_id"] is None and r["text"] == r["answer"] in prose for r in rows)
+    assert "<|im_start|>" not in rows[0]["text"]  # not chat-formatted: trained on every token
+    assert table == build(n_facts=4, rehearsal=list(reversed(prose)), cfg=MixingConfig(rehearsal_ratio=0.5))
+    assert count(build(n_facts=4, rehearsal=prose[:3], cfg=MixingConfig(rehearsal_ratio=0.5)), "rehearsal") == 3
+    assert count(build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0)), "rehearsal") == 0
+
+
+def test_readable_prose_filter():
+    from tasks.rehearsal import readable
+
+    assert readable("The river runs past the old mill and the children play on its banks every summer day.")
+    assert not readable("jahwaddyItjghhh utwfey mayhwdjoj fur nviid uymaS xzqri AnalImIje tn gwrnpqz")  # too few words
+    assert not readable("x = [1, 2, 3]; y = {a: b} " * 8)
 
 
 def test_bad_depth_and_bad_inputs_are_named():

@@ -1,0 +1,102 @@
+"""A sleep killed mid-training (a real SIGKILL) is resumed by the next sleep: nothing redone, duplicated or lost."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import registry
+from storage.catalog import connect
+from storage.home import Home
+from storage.runs import committed_runs, latest_runs
+
+
+def test_the_settings_hash_is_the_same_in_every_process():
+    # The word lists are sets, dumped in hash-seeded order: a resumed run must still recognise its settings.
+    code = "from flows.config import Settings; from flows.resume import settings_sha256; print(settings_sha256(Settings()))"
+    out = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(out) == 1 and len(out.pop().strip()) == 64
+
+
+def _sleep(home: Path, **env: str) -> subprocess.CompletedProcess:
+    """`slowwave sleep` in its own process group; output goes to files, since a SIGKILLed run's temporary
+    Prefect server outlives it holding any pipe open. The group is killed afterwards: nothing leaks."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLOWWAVE_"))}
+    args = [sys.executable, "-m", "flows.cli", "--home", str(home), "sleep"]
+    out, err = home.parent / "stdout.txt", home.parent / "stderr.txt"
+    with open(out, "w") as fo, open(err, "w") as fe:
+        proc = subprocess.Popen(args, stdout=fo, stderr=fe, text=True, start_new_session=True,
+                                env={**clean, "OPENBLAS_NUM_THREADS": "1", **env})
+        try:
+            code = proc.wait(timeout=900)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # the group is already gone: nothing was left
+                os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
+
+
+@pytest.mark.model
+@pytest.mark.prefect
+def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture_sessions, converted_model_dir):
+    home = Home(tmp_path / "h").ensure()
+    shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+
+    killed = _sleep(home.root, SLOWWAVE_TEST_KILL_AT_STEP="5")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # Nothing half-written is visible: no adapter, no new version, `current` still the verified base.
+    assert _visible(home.adapters) == []
+    assert [v.name for v in registry.versions(home)] == ["v0000"] and registry.current_name(home) == "v0000"
+    registry.verify_folder(registry.get(home, "v0000").path)
+    assert committed_runs(home) == set()
+    plans = sorted(home.runs.glob("*/plan.json"))
+    assert len(plans) == 1
+    run_id = plans[0].parent.name
+    done = sorted(p.stem for p in (plans[0].parent / "stages").glob("*.done"))
+    assert done == ["extract", "firewall", "mix", "model", "score"]
+    con = connect(home)
+    before = {t: con.sql(f"select count(*) from {t}").fetchall()[0][0]
+              for t in ("scored_exchanges", "candidate_pairs", "pairs", "training_examples", "replay_buffer")}
+    assert con.sql("select count(*) from train_steps").fetchall()[0][0] == 0
+
+    resumed = _sleep(home.root)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming run {run_id}" in resumed.stderr
+    runs = latest_runs(home, kind="sleep")
+    assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "completed")]
+    summary = json.loads(runs[0]["summary_json"])
+    assert summary["resumed"] == done
+    con = connect(home)
+    after = {t: con.sql(f"select count(*) from {t}").fetchall()[0][0] for t in before}
+    assert after == before  # the finished stages were read back, not written again
+    # One row per exchange, pair and example: nothing duplicated; every exchange scored: nothing lost.
+    assert con.sql("select count(*), count(distinct exchange_id) from scored_exchanges").fetchall()[0] == (40, 40)
+    for table, key in (("candidate_pairs", "pair_id"), ("pairs", "pair_id"), ("training_examples", "example_id")):
+        n, distinct = con.sql(f"select count(*), count(distinct {key}) from {table}").fetchall()[0]
+        assert n == distinct > 0, table
+    adapters = _visible(home.adapters)
+    assert len(adapters) == 1
+    steps = con.sql("select count(*), count(distinct step), min(step), max(step) from train_steps").fetchall()[0]
+    assert steps[0] == steps[1] == steps[3] == summary["stages"]["train"]["steps"] and steps[2] == 1
+    assert con.sql("select count(*) from gate_results").fetchall()[0][0] == 1
+    current = registry.get(home, registry.current_name(home))
+    registry.verify_folder(current.path)
+    expected = ["v0000", "v0001"] if summary["stages"]["gate"]["decision"] == "approved" else ["v0000"]
+    assert [v.name for v in registry.versions(home)] == expected and current.name == expected[-1]
+
+    again = _sleep(home.root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing-to-do" in again.stdout
+    assert len(latest_runs(home, kind="sleep")) == 2
