@@ -20,7 +20,7 @@ from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.registry import MANIFEST, verify_folder  # noqa: E402
 from tasks.training import (  # noqa: E402
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, TrainConfig, adapter_id, answer_mask, chat_rows, find_adapter,
-    plot_loss, save_adapter, threshold_weights, train_adapter,
+    plot_loss, save_adapter, threshold_weights, tokenize_examples, train_adapter,
 )
 
 FACTS = [
@@ -97,6 +97,16 @@ def test_loss_is_masked_to_the_answer_and_end_of_turn(converted_model_dir):
     end_of_turn = tokenizer.encode("<|im_end|>\n", add_special_tokens=False)
     result = train_adapter(model, tokenizer, [example], CFG.model_copy(update={"light_epochs": 1}))
     assert result.steps.column("tokens").to_pylist() == [len(answer_ids) + len(end_of_turn)] == [11]
+
+
+def test_plain_text_rehearsal_is_trained_on_every_token(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    text = "The river ran past the mill, and the miller's children played on its banks all summer."
+    items = tokenize_examples([FACTS[0], {"text": text}], tokenizer, 2048)
+    assert items[1] == (tokenizer.encode(text, add_special_tokens=False), 0)
+    assert items[0][1] > 0  # the chat example keeps its prompt masked
+    result = train_adapter(model, tokenizer, [{"text": text}], CFG.model_copy(update={"light_epochs": 1}))
+    assert result.steps.column("tokens").to_pylist() == [len(items[1][0]) - 1]  # every next-token target
 
 
 def test_answer_mask_excludes_prompt_and_padding():
