@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.artifacts import publish_images, publish_pairs, publish_rejections, publish_summary
 from flows.config import Settings
 from flows.consolidation import mix_task
 from flows.curation import extract_task, firewall_task, score_task
@@ -63,6 +64,10 @@ def _extraction_generator(model_dir: Path, settings: Settings):
         return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=8)
 
     return generate
+
+
+def _rate(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _flow_run_name() -> str:
@@ -132,6 +137,8 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
             run.mark("firewall")
         stages["firewall"] = {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
                               **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
+        publish_pairs(pairs, all_exchanges)
+        publish_rejections(rejections, settings.firewall)
         if run.done("mix"):
             examples, buffer = run.read("training_examples"), run.read("replay_buffer")
         else:
@@ -156,7 +163,7 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
         stages["gate"] = {"decision": "approved" if decision["approved"] else "rejected",
                           "benchmark_ratio": round(decision["benchmark_ratio"], 3),
                           "ppl_drift": f"{decision['ppl_drift']:+.1%}",
-                          "recall": f"{decision['recall_pre']} -> {decision['recall_post']}",
+                          "recall": f"{_rate(decision['recall_pre'])} -> {_rate(decision['recall_post'])}",
                           **({"reasons": "; ".join(decision["reasons"])} if decision["reasons"] else {}),
                           **({"warnings": "; ".join(decision["warnings"])} if decision["warnings"] else {})}
         summary["model_after"] = version.name
@@ -171,4 +178,6 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
     finally:
         record_run(home, run_id, "sleep", started, summary["status"], depth=summary["depth"],
                    flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary)
+        publish_summary(summary)
+        publish_images(home.runs / run_id)
 

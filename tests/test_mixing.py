@@ -60,7 +60,11 @@ def anchors(n: int) -> pa.Table:
                      "answer": [f"General answer {i}." for i in range(n)]})
 
 
-def build(n_facts=3, n_buffer=40, n_anchors=50, depth="light", seed=1, cfg=MixingConfig(), dreams=None, **kw):
+NO_MIN = {"min_anchors": 0, "min_rehearsal": 0}
+
+
+def build(n_facts=3, n_buffer=40, n_anchors=50, depth="light", seed=1, cfg=MixingConfig(**NO_MIN), dreams=None,
+          **kw):
     return build_training_set(kw.get("new_pairs", pairs(n_facts)), kw.get("buf", buffer(n_buffer)),
                               kw.get("anc", anchors(n_anchors)), dreams, depth, chat, cfg, seed,
                               rehearsal=kw.get("rehearsal", ()))
@@ -193,16 +197,16 @@ def test_same_inputs_and_seed_give_the_identical_table_and_another_seed_does_not
 
 
 def test_seed_defaults_to_the_config_seed():
-    cfg = MixingConfig(seed=5)
+    cfg = MixingConfig(seed=5, **NO_MIN)
     assert build_training_set(pairs(2), buffer(9), anchors(9), None, "light", chat, cfg).equals(
         build(n_facts=2, n_buffer=9, n_anchors=9, seed=5))
 
 
 def test_anchors_follow_the_ratio_and_are_capped_by_what_exists():
     assert count(build(n_facts=4), "anchor") == 12
-    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0.5)), "anchor") == 6
+    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0.5, **NO_MIN)), "anchor") == 6
     assert count(build(n_facts=4, n_anchors=5), "anchor") == 5
-    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0)), "anchor") == 0
+    assert count(build(n_facts=4, cfg=MixingConfig(anchor_ratio=0, **NO_MIN)), "anchor") == 0
 
 
 def test_dreams_are_added_as_given():
@@ -234,14 +238,24 @@ def test_mix_summary_counts_sources():
 
 def test_rehearsal_prose_is_mixed_in_by_ratio_as_plain_text():
     prose = [f"Sample {i} of ordinary prose about rivers, towns and the weather in spring." for i in range(40)]
-    table = build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0.5))
+    table = build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0.5, **NO_MIN))
     rows = [r for r in table.to_pylist() if r["source"] == "rehearsal"]
     assert len(rows) == 6  # 0.5 x 12 new examples
     assert all(r["question"] == "" and r["pair_id"] is None and r["text"] == r["answer"] in prose for r in rows)
     assert "<|im_start|>" not in rows[0]["text"]  # not chat-formatted: trained on every token
-    assert table == build(n_facts=4, rehearsal=list(reversed(prose)), cfg=MixingConfig(rehearsal_ratio=0.5))
-    assert count(build(n_facts=4, rehearsal=prose[:3], cfg=MixingConfig(rehearsal_ratio=0.5)), "rehearsal") == 3
-    assert count(build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0)), "rehearsal") == 0
+    assert table == build(n_facts=4, rehearsal=list(reversed(prose)), cfg=MixingConfig(rehearsal_ratio=0.5, **NO_MIN))
+    assert count(build(n_facts=4, rehearsal=prose[:3], cfg=MixingConfig(rehearsal_ratio=0.5, **NO_MIN)), "rehearsal") == 3
+    assert count(build(n_facts=4, rehearsal=prose, cfg=MixingConfig(rehearsal_ratio=0, **NO_MIN)), "rehearsal") == 0
+
+
+def test_a_night_with_few_facts_still_gets_the_minimum_anchors_and_rehearsal():
+    prose = [f"Sample {i} of ordinary prose about rivers, towns and the weather in spring." for i in range(40)]
+    cfg = MixingConfig(min_anchors=20, min_rehearsal=10)
+    table = build(n_facts=1, rehearsal=prose, cfg=cfg)
+    assert (count(table, "new"), count(table, "anchor"), count(table, "rehearsal")) == (3, 20, 10)
+    assert count(build(n_facts=1, n_anchors=7, rehearsal=prose[:4], cfg=cfg), "anchor") == 7  # capped by supply
+    empty = build(n_facts=0, n_buffer=0, rehearsal=prose, cfg=cfg)
+    assert empty.num_rows == 0  # nothing new: nothing to protect
 
 
 def test_readable_prose_filter():
