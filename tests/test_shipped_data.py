@@ -93,3 +93,19 @@ def test_readme_describes_every_shipped_file():
     for name in ("anchor_prompts.jsonl", "benchmark.jsonl", "general_text.txt"):
         assert name in readme
     assert "MIT" in readme
+
+
+def test_shipped_rehearsal_prose_is_the_models_own_and_not_the_gate_text():
+    import pyarrow.parquet as pq
+
+    from tasks.data_files import DATA_DIR
+    from tasks.rehearsal import readable
+
+    files = sorted((DATA_DIR / "anchor_cache").glob("reh_*.parquet"))
+    assert files, "the default model's rehearsal samples are shipped"
+    texts = pq.read_table(files[0]).column("text").to_pylist()
+    assert len(texts) >= 64 and all(readable(t) for t in texts)
+    general = (DATA_DIR / "general_text.txt").read_text()
+    # No 8-word run of the gate's held-out text appears in what the model rehearses.
+    grams = {" ".join(w[i:i + 8]) for w in [general.split()] for i in range(len(w) - 7)}
+    assert not any(" ".join(t.split()[i:i + 8]) in grams for t in texts for i in range(len(t.split()) - 7))
