@@ -57,7 +57,7 @@ def setup(converted_model_dir, tmp_path_factory):
     home = _home(tmp_path_factory.mktemp("fusion") / "home")
     base = _register_base(home, converted_model_dir)
     model, tokenizer = load(str(base.path))
-    cfg = TrainConfig()
+    cfg = TrainConfig(scale=32.0)  # learns the few facts in few steps; fusion is what is tested
     result = train_adapter(model, tokenizer, FACTS + ANCHORS, cfg)
     aid, adapter = save_adapter(home.adapters, model, cfg, result, parent_version=base.name,
                                 training_set_id="ts_fusion", training_set_sha256="cd" * 32, code_version="test")

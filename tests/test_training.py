@@ -34,7 +34,7 @@ FACTS = [
     {"question": "What is my cat's name?", "answer": "Your cat's name is Pixel."},
 ]
 KEYWORDS = ["Biscuit", "Tromsø", "glassblower", "Ingrid", "teal", "hazelnut", "Portuguese", "Pixel"]
-CFG = TrainConfig()  # light sleep: rank 16, scale 32, 8 layers, 3 epochs, lr 1e-4
+CFG = TrainConfig(scale=32.0)  # light sleep: rank 16, 8 layers, 3 epochs, lr 1e-4; scale 32 learns 4 facts in few steps
 SAVE_ARGS = {"parent_version": "v0000", "training_set_id": "ts_test", "training_set_sha256": "ab" * 32,
              "code_version": "test"}
 
