@@ -16,8 +16,10 @@ from storage.errors import ConfigError
 def _cli(*args: str, home: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
+    # A person's shell, not this test session's: the Prefect harness fixture sets PREFECT_* here.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return subprocess.run([sys.executable, "-m", "flows.cli", "--home", str(home), *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+                          text=True, timeout=300, env={**clean, **(env or {})})
 
 
 def test_doctor_reports_an_optimized_blas_and_its_speed(tmp_path):
