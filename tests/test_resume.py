@@ -53,6 +53,7 @@ def _visible(folder: Path) -> list[str]:
 def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture_sessions, converted_model_dir):
     home = Home(tmp_path / "h").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+    home.config_file.write_text("[train]\nlight_epochs = 1  # what is tested is the resume, not the learning\n")
 
     killed = _sleep(home.root, SLOWWAVE_TEST_KILL_AT_STEP="5")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

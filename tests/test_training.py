@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import pyarrow.parquet as pq
 import pytest
 
 from tasks.blas import ensure_fast_blas
@@ -19,8 +20,8 @@ import mlx.core as mx  # noqa: E402
 from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.registry import MANIFEST, verify_folder  # noqa: E402
 from tasks.training import (  # noqa: E402
-    ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, TrainConfig, adapter_id, answer_mask, chat_rows, find_adapter,
-    plot_loss, save_adapter, threshold_weights, tokenize_examples, train_adapter,
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, STEPS_FILE, TrainConfig, adapter_id, answer_mask, chat_rows,
+    find_adapter, plot_loss, save_adapter, threshold_weights, tokenize_examples, train_adapter,
 )
 
 FACTS = [
@@ -154,13 +155,15 @@ def test_same_seed_same_losses_other_seed_other_order(converted_model_dir):
 def test_adapter_folder_verifies_and_tampering_is_caught(trained):
     folder, aid = trained["folder"], trained["id"]
     assert folder.name == aid == adapter_id(CFG, parent_version="v0000", training_set_sha256="ab" * 32)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([ADAPTER_WEIGHTS, ADAPTER_CONFIG, MANIFEST])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([ADAPTER_WEIGHTS, ADAPTER_CONFIG, STEPS_FILE, MANIFEST])
     assert sorted(p.name for p in trained["adapters"].iterdir()) == [aid]  # no temp folder left
     manifest = verify_folder(folder)
     assert manifest["parent_version"] == "v0000" and manifest["training_set_sha256"] == "ab" * 32
     assert manifest["config"]["rank"] == 16 and manifest["config"]["scale"] == 32.0 and manifest["seed"] == 0
     assert manifest["result"]["iterations"] == 24 and manifest["result"]["final_loss"] > 0
-    assert set(manifest["files"]) == {ADAPTER_WEIGHTS, ADAPTER_CONFIG}
+    assert set(manifest["files"]) == {ADAPTER_WEIGHTS, ADAPTER_CONFIG, STEPS_FILE}
+    steps = pq.read_table(folder / STEPS_FILE)  # the loss curve travels with the adapter
+    assert steps.column("step").to_pylist() == list(range(1, 25))
     config = json.loads((folder / ADAPTER_CONFIG).read_text())
     assert config == {"fine_tune_type": "lora", "num_layers": 8,
                       "lora_parameters": {"rank": 16, "scale": 32.0, "dropout": 0.0}}
