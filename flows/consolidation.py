@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -55,11 +56,20 @@ def root_version(home: Home) -> registry.Version:
     return v
 
 
+def _generated_file(kind: str, key: str) -> Path:
+    """Where a model's generated data (anchor answers, rehearsal prose) lives: shipped with slowwave for the
+    default float32 model (made here once), else in the user's cache, per model content."""
+    from tasks.data_files import DATA_DIR
+    from tasks.model_pull import cache_dir
+
+    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"
+    return shipped if shipped.exists() else cache_dir() / kind / f"{key}.parquet"
+
+
 def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     """The root model's answers to the shipped general prompts, generated once per home and kept."""
     from tasks.answering import answer_questions
-    from tasks.data_files import DATA_DIR, data_path
-    from tasks.model_pull import cache_dir
+    from tasks.data_files import data_path
 
     root = root_version(home)
     have = read_table(home, "anchor_answers")
@@ -71,10 +81,7 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
     key = content_id("anc", json.dumps(root.manifest["files"], sort_keys=True), sha256_file(prompts_file),
                      settings.mixing.anchor_max_tokens)
-    cached = cache_dir() / "anchors" / f"{key}.parquet"
-    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"  # the default float32 model's, made here once
-    if shipped.exists():
-        cached = shipped
+    cached = _generated_file("anchors", key)
     if cached.exists():
         answers = pq.read_table(cached).column("answer").to_pylist()
     else:
@@ -95,8 +102,6 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
 
 def rehearsal_for(home: Home, settings) -> list[str]:
     """The root model's own prose for rehearsal, sampled once per model and settings, cached like anchors."""
-    from tasks.data_files import DATA_DIR
-    from tasks.model_pull import cache_dir
     from tasks.rehearsal import sample_prose
 
     cfg = settings.mixing
@@ -105,10 +110,7 @@ def rehearsal_for(home: Home, settings) -> list[str]:
     root = root_version(home)
     key = content_id("reh", json.dumps(root.manifest["files"], sort_keys=True), cfg.rehearsal_samples,
                      cfg.rehearsal_max_tokens)
-    cached = cache_dir() / "rehearsal" / f"{key}.parquet"
-    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"  # the default float32 model's, made here once
-    if shipped.exists():
-        cached = shipped
+    cached = _generated_file("rehearsal", key)
     if not cached.exists():
         model, tok = load_model(root.path)
         _logger().info(f"rehearsal: {root.name} writes {cfg.rehearsal_samples} prose samples (once per model)")

@@ -72,11 +72,20 @@ def training_rows(examples: pa.Table) -> list[dict]:
             for r in examples.select(["source", "question", "answer", "text"]).to_pylist()]
 
 
+def _record_steps(home: Home, run_id: str, aid: str, steps: pa.Table) -> None:
+    """The run's train_steps rows for an adapter and its loss-curve PNG."""
+    from tasks.training import plot_loss
+
+    write_table(home, "train_steps", run_id,
+                steps.append_column("adapter_id", pa.array([aid] * steps.num_rows, pa.string())))
+    plot_loss(steps, home.runs / run_id / "loss.png")
+
+
 @task(name="train", cache_policy=NO_CACHE)
 def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table,
                version: registry.Version) -> tuple[str, Path, dict]:
     """Stage 5: a LoRA adapter on tonight's examples; a rerun with the same inputs reuses the saved adapter."""
-    from tasks.training import STEPS_FILE, adapter_id, find_adapter, plot_loss, save_adapter, train_adapter
+    from tasks.training import STEPS_FILE, adapter_id, find_adapter, save_adapter, train_adapter
 
     log = get_run_logger()
     cfg = settings.train.for_depth(depth)
@@ -88,10 +97,7 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
         result = json.loads((folder / registry.MANIFEST).read_text())["result"]
         have = read_table(home, "train_steps", run_ids=[run_id], columns=["adapter_id"])["adapter_id"].to_pylist()
         if aid not in have and (folder / STEPS_FILE).exists():  # an attempt stopped after saving the adapter
-            steps = pq.read_table(folder / STEPS_FILE)
-            write_table(home, "train_steps", run_id,
-                        steps.append_column("adapter_id", pa.array([aid] * steps.num_rows, pa.string())))
-            plot_loss(steps, home.runs / run_id / "loss.png")
+            _record_steps(home, run_id, aid, pq.read_table(folder / STEPS_FILE))
     else:
         model, tok = load_model(version.path, fresh=True)
         rows = training_rows(examples)
@@ -99,9 +105,7 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
         trained = train_adapter(model, tok, rows, cfg, on_step=_progress(total, log.info), fault_hook=_fault_hook())
         aid, folder = save_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                    training_set_id=run_id, training_set_sha256=sha, code_version=CODE_VERSION)
-        steps = trained.steps.append_column("adapter_id", pa.array([aid] * trained.steps.num_rows, pa.string()))
-        write_table(home, "train_steps", run_id, steps)
-        plot_loss(trained.steps, home.runs / run_id / "loss.png")
+        _record_steps(home, run_id, aid, trained.steps)
         result = trained.summary()
     try:
         registry.verify_folder(folder)
