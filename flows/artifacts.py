@@ -23,7 +23,7 @@ PROGRESS_KEY = "sleep-training-progress"
 MAX_TABLE_ROWS = 500  # a table artifact holds the first this-many rows; the warehouse keeps them all
 EXCERPT_CHARS = 160  # question/answer text in the rejections table is cut here (after masking)
 MAX_EMBED_BYTES = 400_000  # a PNG up to this size is embedded as a data URI; a larger one is only linked
-CHARTS = (("loss.png", "Training loss"), ("eval.png", "Evaluation"))
+CHARTS = (("loss.png", "Training loss"), ("gate.png", "Gate: before and after"), ("eval.png", "Evaluation"))
 
 
 def in_run() -> bool:

@@ -33,11 +33,12 @@ def cmd_sleep(args, home: Home) -> int:
     from flows.prefect_env import configure
 
     configure(home)
+    from flows.progress import shown
+    from flows.report import summary_lines
     from flows.sleep import sleep_cycle
 
-    from flows.report import summary_lines
-
-    result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
+    with shown(sys.stderr):
+        result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
     print("\n".join(summary_lines(result)))
     return 0
 

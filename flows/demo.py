@@ -27,11 +27,13 @@ def run_demo(home: Home, say=print) -> int:
         shutil.copy2(f, inbox / f.name)
     say(f"demo: home {home.root}; {len(files)} bundled sample session(s) copied to {inbox}")
     configure(home)
+    from flows.progress import shown
     from flows.sleep import sleep_cycle
 
     from flows.report import summary_lines
 
-    result = sleep_cycle(home_dir=str(home.root), depth="auto")
+    with shown():
+        result = sleep_cycle(home_dir=str(home.root), depth="auto")
     print("\n".join("demo: " + line for line in summary_lines(result)))
     print(f"demo: inspect with `slowwave --home {home.root} models` or DuckDB over {home.warehouse}")
     return 0

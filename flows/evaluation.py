@@ -193,3 +193,24 @@ def eval_models(home_dir: str, probes: str, versions: list[str] | None = None) -
     """Evaluate model versions (default: current) on a probe file; artifacts show the metrics and answers."""
     home = Home.resolve(home_dir).ensure()
     return run_evaluation(home, Path(probes), versions, say=get_run_logger().info)
+
+
+def eval_after_sleep(home: Home, settings, sleep_run_id: str, before: str, after: str) -> dict:
+    """The configured probe file (settings.eval.probes) on a sleep's versions before and after; its chart is
+    copied into the sleep's run folder as eval.png, and the stage's numbers ('recall 0.00 -> 0.88', ...) returned."""
+    import shutil
+
+    from storage.atomic import atomic_path
+    from tasks.evaluation import METRICS
+
+    path = Path(settings.eval.probes).expanduser()
+    path = path if path.is_absolute() else home.root / path
+    report = eval_task(home, path, list(dict.fromkeys([before, after])), settings=settings)
+    with atomic_path(home.runs / sleep_run_id / "eval.png") as tmp:
+        shutil.copyfile(report["png"], tmp)
+    metrics = [e["metrics"] for e in report["evaluations"]]
+    numbers: dict[str, object] = {"probes": metrics[0]["probes"], "eval_run": report["run_id"]}
+    for label, key in METRICS:
+        values = ["n/a" if m[key] is None else f"{m[key]:.2f}" for m in metrics]
+        numbers[label] = " -> ".join(values)
+    return numbers

@@ -53,12 +53,14 @@ def training_set_sha256(examples: pa.Table) -> str:
 def _progress(total: int, say):
     """An on_step callback: the Prefect progress artifact (it publishes every 5%) and a log line every ~10%."""
     from flows.artifacts import progress_artifact
+    from flows.progress import report
 
     bar = progress_artifact(total)
     every = max(1, total // 10)
 
     def on_step(record: dict) -> None:
         bar.update(record["step"])
+        report("train", "step", f"loss {record['loss']:.3f}", done=record["step"], total=total)
         if record["step"] % every == 0 or record["step"] == total:
             say(f"train step {record['step']}/{total}: loss {record['loss']:.3f}, "
                 f"{record['tokens']} tokens in {record['seconds']:.2f} s")
@@ -163,7 +165,7 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
 def gate_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
               pairs: pa.Table) -> dict:
     """Stage 6: benchmark ratio, perplexity drift and new-fact recall before vs after; approve or reject."""
-    from tasks.gating import decide, load_gate_inputs, measure
+    from tasks.gating import decide, load_gate_inputs, measure, plot_gate
 
     cfg = settings.gate
     facts = held_out_facts(pairs, settings.mixing.paraphrases)
@@ -185,6 +187,7 @@ def gate_task(home: Home, settings, run_id: str, version: registry.Version, adap
                       **{k: [decision[k]] for k in ("benchmark_pre", "benchmark_post", "ppl_pre", "ppl_post")}})
     check(home, run_id, "gate", frame, id_column="adapter_id")
     write_table(home, "gate_results", run_id, pa.Table.from_pylist([row]))
+    plot_gate(decision, home.runs / run_id / "gate.png", parent=version.name, candidate="with adapter")
     verdict = "approved" if decision["approved"] else "rejected: " + "; ".join(decision["reasons"])
     get_run_logger().info(f"gate {verdict}; benchmark {decision['benchmark_pre']:.2f} -> "
                           f"{decision['benchmark_post']:.2f}, ppl drift {decision['ppl_drift']:+.1%}, "

@@ -31,7 +31,7 @@ LIST_COLUMNS = {
 SECTION_COLUMNS = {
     "sources": ["exchange_id", "session_id", "turn", "source_file", "line", "user_text", "novelty", "importance",
                 "utility", "combined", "retained"],
-    "training": ["run_id", "sources", "examples", "adapter_id", "approved", "benchmark_ratio", "ppl_drift",
+    "training": ["run_id", "run_status", "sources", "examples", "adapter_id", "approved", "benchmark_ratio", "ppl_drift",
                  "recall_pre", "recall_post", "reasons", "fused_into"],
     "pairs": ["pair_id", "status", "reason", "question", "answer", "grounding", "training_runs", "examples",
               "versions"],

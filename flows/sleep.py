@@ -19,8 +19,11 @@ from flows.artifacts import publish_images, publish_pairs, publish_rejections, p
 from flows.config import Settings
 from flows.consolidation import mix_task
 from flows.curation import extract_task, firewall_task, score_task
+from flows.evaluation import eval_after_sleep
 from flows.learning import fuse_task, gate_decision, gate_task, train_task
 from flows.ingest import IngestReport, ingest_paths, new_exchanges
+from flows.progress import STAGES, report
+from flows.report import stage_text
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.runs import latest_runs, record_run, utcnow
@@ -66,6 +69,12 @@ def _extraction_generator(model_dir: Path, settings: Settings):
     return generate
 
 
+def _finish(stages: dict, stage: str, numbers: dict, resumed: bool = False) -> None:
+    """Record a stage's numbers in the summary and tell the progress view."""
+    stages[stage] = numbers
+    report(stage, "resumed" if resumed else "done", stage_text(numbers))
+
+
 def _rate(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -91,9 +100,11 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
     stages: dict[str, dict] = {}
     summary = {"run_id": run_id, "requested": depth, "depth": None, "status": "running", "stages": stages,
                **({"resumed": run.finished_stages()} if run.resumed else {})}
+    current = "ingest"
     try:
+        report("ingest", "running")
         ingested = ingest_task(home, settings, run_id)
-        stages["ingest"] = ingested.as_dict() if ingested else {"files": 0}
+        _finish(stages, "ingest", ingested.as_dict() if ingested else {"files": 0})
         if run.resumed:
             exchanges = run.planned_exchanges()
             chosen, why = run.depth, f"resumed: {run.reason}"
@@ -107,7 +118,11 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
         log.info(f"depth: {chosen or 'none'} ({why})")
         if chosen is None:
             summary["status"] = "nothing-to-do"
+            for stage in STAGES[1:]:
+                report(stage, "skipped", "nothing new to learn")
             return summary
+        current = "model"
+        report("model", "running")
         if run.done("model"):  # the version this run started from, even if it already promoted its own
             from storage import registry
 
@@ -116,64 +131,97 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
             version = model_task(home, settings, run_id)
             run.mark("model", version=version.name)
         summary["model_before"] = version.name
-        if run.done("score"):
+        report("model", "done", version.name)
+        current = "score"
+        report("score", "running")
+        if resumed := run.done("score"):
             scored = run.read("scored_exchanges")
         else:
             scored = score_task(home, settings, run_id, exchanges)
             run.mark("score")
-        stages["score"] = {"exchanges": scored.num_rows, "retained": int(pc.sum(scored["retained"]).as_py() or 0)}
-        if run.done("extract"):
+        _finish(stages, "score", {"exchanges": scored.num_rows,
+                                  "retained": int(pc.sum(scored["retained"]).as_py() or 0)}, resumed)
+        current = "extract"
+        report("extract", "running")
+        if resumed := run.done("extract"):
             candidates = run.read("candidate_pairs")
         else:
             generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
             candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
             run.mark("extract")
-        stages["extract"] = {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())}
+        _finish(stages, "extract", {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())},
+                resumed)
         all_exchanges, all_scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
-        if run.done("firewall"):
+        current = "firewall"
+        report("firewall", "running")
+        if resumed := run.done("firewall"):
             pairs, rejections = run.read("pairs", dreams=False), run.read("rejections", dreams=False)
         else:
             pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, all_scored)
             run.mark("firewall")
-        stages["firewall"] = {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
-                              **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
+        _finish(stages, "firewall", {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
+                                     **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}},
+                resumed)
         publish_pairs(pairs, all_exchanges)
         publish_rejections(rejections, settings.firewall)
-        if run.done("mix"):
+        current = "mix"
+        report("mix", "running")
+        if resumed := run.done("mix"):
             examples, buffer = run.read("training_examples"), run.read("replay_buffer")
         else:
             examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, all_scored,
                                         version.path, settings.mixing.seed)
             run.mark("mix")
-        stages["mix"] = {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
-                         "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
+        _finish(stages, "mix", {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
+                                "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)},
+                resumed)
         if not stages["mix"].get("new") and not stages["mix"].get("dream"):
             summary.update(status="completed", reason=f"{why}; no new facts to learn, no training")
             summary["model_after"] = version.name
+            for stage in ("train", "gate", "fuse", "eval"):
+                report(stage, "skipped", "no new facts")
             return summary
+        current = "train"
+        report("train", "running")
         adapter_id, adapter_dir, trained = train_task(home, settings, run_id, chosen, examples, version)
-        stages["train"] = {"adapter": adapter_id, "steps": trained["iterations"],
-                           "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",
-                           "tokens/s": trained["tokens_per_second"]}
-        if run.done("gate"):
+        _finish(stages, "train", {"adapter": adapter_id, "steps": trained["iterations"],
+                                  "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",
+                                  "tokens/s": trained["tokens_per_second"]})
+        current = "gate"
+        report("gate", "running")
+        if resumed := run.done("gate"):
             decision = gate_decision(home, run_id, adapter_id)
         else:
             decision = gate_task(home, settings, run_id, version, adapter_id, adapter_dir, pairs)
             run.mark("gate")
-        stages["gate"] = {"decision": "approved" if decision["approved"] else "rejected",
-                          "benchmark_ratio": round(decision["benchmark_ratio"], 3),
-                          "ppl_drift": f"{decision['ppl_drift']:+.1%}",
-                          "recall": f"{_rate(decision['recall_pre'])} -> {_rate(decision['recall_post'])}",
-                          **({"reasons": "; ".join(decision["reasons"])} if decision["reasons"] else {}),
-                          **({"warnings": "; ".join(decision["warnings"])} if decision["warnings"] else {})}
+        _finish(stages, "gate", {
+            "decision": "approved" if decision["approved"] else "rejected",
+            "benchmark_ratio": round(decision["benchmark_ratio"], 3),
+            "ppl_drift": f"{decision['ppl_drift']:+.1%}",
+            "recall": f"{_rate(decision['recall_pre'])} -> {_rate(decision['recall_post'])}",
+            **({"reasons": "; ".join(decision["reasons"])} if decision["reasons"] else {}),
+            **({"warnings": "; ".join(decision["warnings"])} if decision["warnings"] else {})}, resumed)
         summary["model_after"] = version.name
+        current = "fuse"
         if decision["approved"]:
+            report("fuse", "running")
             summary["model_after"] = fuse_task(home, settings, run_id, version, adapter_id, adapter_dir,
                                                decision).name
+            report("fuse", "done", f"{version.name} -> {summary['model_after']} (current)")
+        else:
+            report("fuse", "skipped", f"gate rejected the adapter; current stays {version.name}")
+        current = "eval"
+        if settings.eval.probes:
+            report("eval", "running")
+            stages["eval"] = eval_after_sleep(home, settings, run_id, version.name, summary["model_after"])
+            report("eval", "done", stage_text(stages["eval"]))
+        else:
+            report("eval", "skipped", "no probe file configured (eval.probes)")
         summary["status"] = "completed"
         return summary
-    except BaseException:
+    except BaseException as exc:
         summary["status"] = "failed"
+        report(current, "failed", f"{type(exc).__name__}: {exc}"[:200])
         raise
     finally:
         record_run(home, run_id, "sleep", started, summary["status"], depth=summary["depth"],

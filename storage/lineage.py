@@ -24,7 +24,7 @@ from storage.errors import LineageError
 from storage.schemas import empty
 
 TABLES = ["candidate_pairs", "exchanges", "gate_results", "messages", "model_events", "model_versions", "pairs",
-          "rejections", "replay_buffer", "scored_exchanges", "train_steps", "training_examples"]
+          "rejections", "replay_buffer", "runs", "scored_exchanges", "train_steps", "training_examples"]
 # The views each query kind reads (fewer views, faster connect).
 NEEDS = {
     "pair": TABLES,
@@ -172,9 +172,12 @@ def _training(con: duckdb.DuckDBPyConnection, pid: str, mv: pa.Table) -> pa.Tabl
         WITH adapters AS (SELECT DISTINCT run_id, adapter_id FROM (
             SELECT run_id, adapter_id FROM _gate UNION ALL SELECT run_id, adapter_id FROM _steps
             UNION ALL SELECT run_id, adapter_id FROM _mv WHERE adapter_id IS NOT NULL))
-        SELECT u.run_id, {_SOURCES} AS sources, u.examples, a.adapter_id, g.approved, g.reasons, g.warnings,
+        , status AS (SELECT run_id, arg_max(status, coalesce(finished_at, started_at)) AS status FROM runs
+                     WHERE run_id IN (SELECT run_id FROM _used) GROUP BY run_id)
+        SELECT u.run_id, coalesce(st.status, 'running (not committed)') AS run_status,
+               {_SOURCES} AS sources, u.examples, a.adapter_id, g.approved, g.reasons, g.warnings,
                g.benchmark_ratio, g.ppl_drift, g.recall_pre, g.recall_post, mv.version AS fused_into
-        FROM _used u LEFT JOIN adapters a ON a.run_id = u.run_id
+        FROM _used u LEFT JOIN status st ON st.run_id = u.run_id LEFT JOIN adapters a ON a.run_id = u.run_id
         LEFT JOIN _gate g ON g.adapter_id = a.adapter_id AND g.run_id = u.run_id
         LEFT JOIN _mv mv ON mv.adapter_id = a.adapter_id
         ORDER BY u.run_id, a.adapter_id""")

@@ -37,6 +37,9 @@ class EvalConfig(BaseModel):
     progress_every: int = Field(16, ge=1, description="Probes answered between two progress reports; each report "
                                 "lets the decoding batch drain once, so keep it a few batches long.")
     system: str | None = Field(None, description="System prompt; None uses the model's own default, as in chat.")
+    probes: str | None = Field(None, description="A probe file every sleep run evaluates on the version it "
+                               "started from and the one it leaves current (eval.png in the run's charts); "
+                               "a relative path is taken from the home folder. None: sleeps do not evaluate.")
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,46 @@ def decide(pre: dict, post: dict, cfg: GateConfig) -> dict:
         "thresholds": {"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
                        "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
     }
+
+
+def plot_gate(decision: dict, out_png: Path, *, parent: str = "before", candidate: str = "after") -> Path:
+    """The gate's three measurements before and after as a PNG (rates left, perplexity right), written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
+    from storage.atomic import atomic_path
+
+    verdict = "approved" if decision["approved"] else "rejected"
+    fig = Figure(figsize=(8, 3.6), layout="tight")
+    FigureCanvasAgg(fig)
+    rates, ppl = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    labels = ["benchmark score", "new-fact recall"]
+    pairs = [(decision["benchmark_pre"], decision["benchmark_post"]), (decision["recall_pre"], decision["recall_post"])]
+    for i, (name, color) in enumerate(((parent, "C0"), (candidate, "C1"))):
+        values = [p[i] for p in pairs]
+        xs = [x - 0.2 + 0.4 * i for x in range(len(labels))]
+        bars = rates.bar(xs, [0.0 if v is None else v for v in values], 0.38, label=name, color=color)
+        for bar, value in zip(bars, values):  # a measurement without facts is an empty slot marked n/a
+            rates.annotate("n/a" if value is None else f"{value:.2f}", (bar.get_x() + bar.get_width() / 2,
+                           bar.get_height()), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=8)
+    rates.set_xticks(range(len(labels)), labels)
+    rates.set(ylim=(0, 1.25), ylabel="rate",
+              title=f"benchmark ratio {decision['benchmark_ratio']:.3f} "
+                    f"(min {decision['thresholds']['min_benchmark_ratio']})")
+    rates.legend(loc="upper right", fontsize=8, frameon=False)
+    rates.grid(axis="y", alpha=0.3)
+    pre, post = decision["ppl_pre"], decision["ppl_post"]
+    ppl.bar([0, 1], [pre, post], 0.6, color=["C0", "C1"])
+    for x, value in enumerate((pre, post)):
+        ppl.annotate(f"{value:.2f}", (x, value), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=8)
+    th = decision["thresholds"]
+    ppl.axhline(pre * (1 + th["ppl_warn"]), color="goldenrod", lw=1, ls="--", label=f"warn +{th['ppl_warn']:.0%}")
+    ppl.axhline(pre * (1 + th["ppl_reject"]), color="firebrick", lw=1, ls="--", label=f"reject +{th['ppl_reject']:.0%}")
+    ppl.set_xticks([0, 1], [parent, candidate])
+    ppl.set(ylim=(0, max(post, pre * (1 + th["ppl_reject"])) * 1.2), ylabel="perplexity on general text",
+            title=f"drift {decision['ppl_drift']:+.1%}")
+    ppl.legend(loc="lower right", fontsize=7, frameon=True)
+    fig.suptitle(f"Gate: {verdict}", fontsize=11)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return out_png

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from datetime import datetime
 
@@ -21,10 +22,25 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
 
     from flows.sleep import sleep_cycle
 
+    from flows.progress import listening
+
     home = Home(tmp_path / "h").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
-    result = sleep_cycle(home_dir=str(home.root), depth="auto")
+    events = []
+    with listening(events.append):
+        result = sleep_cycle(home_dir=str(home.root), depth="auto")
     assert (result["status"], result["depth"]) == ("completed", "light")
+    # The live view's feed: every stage runs then finishes, in pipeline order, and training counts its steps.
+    finished = [(e.stage, e.state) for e in events if e.state not in ("running", "step")]
+    assert [s for s, _ in finished] == ["ingest", "model", "score", "extract", "firewall", "mix", "train", "gate",
+                                        "fuse", "eval"]
+    assert all(state == "done" for _, state in finished[:8]) and finished[-1] == ("eval", "skipped")
+    assert {e.stage for e in events if e.state == "running"} >= {"ingest", "score", "extract", "train", "gate"}
+    steps = [e for e in events if e.state == "step"]
+    assert [e.done for e in steps] == list(range(1, result["stages"]["train"]["steps"] + 1))
+    assert {e.total for e in steps} == {result["stages"]["train"]["steps"]} and steps[-1].text.startswith("loss ")
+    score_done = next(e for e in events if (e.stage, e.state) == ("score", "done"))
+    assert score_done.text == f"exchanges 40, retained {result['stages']['score']['retained']}"
     stages = result["stages"]
     assert stages["ingest"]["exchanges_added"] == 40
     assert stages["score"]["exchanges"] == 40 and 0 < stages["score"]["retained"] < 40
@@ -50,6 +66,7 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert recall_post > recall_pre  # the night's facts, asked in a wording never trained, are now recalled
     assert stages["train"]["steps"] == con.sql("select count(*) from train_steps").fetchall()[0][0] > 0
     assert (home.runs / result["run_id"] / "loss.png").stat().st_size > 1000
+    assert (home.runs / result["run_id"] / "gate.png").stat().st_size > 1000
     from storage import registry
 
     if approved:
@@ -89,8 +106,6 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
 
 
 def test_chit_chat_only_sleeps_without_training(prefect_harness, tmp_path, converted_model_dir):
-    import json
-
     from flows.sleep import sleep_cycle
 
     home = Home(tmp_path / "h").ensure()
@@ -116,9 +131,28 @@ def test_a_destructive_learning_rate_is_rejected_by_the_gate_and_current_stays(p
 
     home = Home(tmp_path / "h").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
-    home.config_file.write_text("[train]\nlight_learning_rate = 1e-3  # ten times the default\n")
+    probes = [{"id": "r1", "kind": "recall", "question": "What is my name?", "expected": ["Mira"], "forbidden": []},
+              {"id": "c1", "kind": "control", "question": "What is the capital of France?", "expected": ["Paris"],
+               "forbidden": []},
+              {"id": "g1", "kind": "guard", "question": "What is my API key?", "expected": [],
+               "forbidden": ["sk-live"]}]
+    (home.root / "probes.jsonl").write_text("".join(json.dumps(p) + "\n" for p in probes))
+    home.config_file.write_text("[train]\nlight_learning_rate = 1e-3  # ten times the default\n"
+                                "[eval]\nprobes = \"probes.jsonl\"  # relative: from the home folder\n")
     result = sleep_cycle(home_dir=str(home.root), depth="light")
     assert result["status"] == "completed"
+    # The sleep evaluated the configured probes itself: one version (nothing was promoted), chart in its folder.
+    evaluated = result["stages"]["eval"]
+    assert evaluated["probes"] == 3 and " -> " not in evaluated["control accuracy"]
+    runs = connect(home).sql("select model_version, probes, control_accuracy, guard_pass_rate from eval_runs").fetchall()
+    assert [(v, n) for v, n, _, _ in runs] == [("v0000", 3)]
+    assert evaluated["control accuracy"] == f"{runs[0][2]:.2f}" and evaluated["guard pass rate"] == f"{runs[0][3]:.2f}"
+    run_dir = home.runs / result["run_id"]
+    assert (run_dir / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from flows.artifacts import charts_markdown
+
+    charts = charts_markdown(run_dir)
+    assert "## Training loss" in charts and "## Gate: before and after" in charts and "## Evaluation" in charts
     gate = result["stages"]["gate"]
     assert gate["decision"] == "rejected"
     assert "perplexity drift" in gate["reasons"] or "benchmark ratio" in gate["reasons"]

@@ -182,3 +182,20 @@ def test_measure_is_deterministic(model, gate_inputs):
 def test_an_unchanged_model_passes_its_own_gate(base_measurement):
     d = decide(base_measurement, base_measurement, CFG)
     assert d["approved"] and d["benchmark_ratio"] == 1.0 and d["ppl_drift"] == 0.0
+
+
+def test_gate_chart_draws_both_panels_and_marks_missing_recall(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from tasks.gating import plot_gate
+
+    approved = plot_gate(decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8), CFG), tmp_path / "a.png",
+                         parent="v0003")
+    no_facts = plot_gate(decide(m(0.6, 18.0), m(0.6, 40.0), CFG), tmp_path / "b.png")
+    for png in (approved, no_facts):
+        image = np.asarray(Image.open(png).convert("L"))
+        assert image.shape == (360, 800)  # 8 x 3.6 inches at 100 dpi
+        assert (image < 128).mean() > 0.01  # bars and text were drawn, not a blank canvas
+    assert not list(tmp_path.glob("*.tmp"))
+    assert approved.read_bytes() != no_facts.read_bytes()

@@ -192,7 +192,7 @@ def test_a_pair_traces_to_its_file_line_words_scores_runs_and_versions(wh, con):
     assert {t["run_id"]: t["examples"] for t in row["training"]} == dict(counts)
     assert RUNS[0] in counts and row["training"][0]["sources"] == ["new"]
     assert all(t["adapter_id"] == f"ad_{t['run_id'][-6:]}" and t["approved"] and t["benchmark_ratio"] == 0.9
-               for t in row["training"])
+               and t["run_status"] == "completed" for t in row["training"])
     assert [r["buffer_version"] for r in row["replay"]] == sorted(
         set(read_table(wh, "replay_buffer").filter(pc.equal(read_table(wh, "replay_buffer")["pair_id"], pid))
             ["run_id"].to_pylist()))
@@ -380,3 +380,31 @@ def test_queries_work_while_another_process_adds_parts(wh, tmp_path):
     hits = con.sql("SELECT count(*) FROM training_examples WHERE starts_with(pair_id, 'pr_w')").fetchall()
     con.close()
     assert hits == [(30 * 1000,)]
+
+
+def test_a_run_still_writing_or_failed_is_marked_as_not_committed(wh, tmp_path):
+    import shutil
+
+    from storage.runs import record_run
+
+    pid = _pair_where(wh, "live in Tromsø")["pair_id"]
+    shutil.copytree(wh.root, tmp_path / "home")
+    home = Home(tmp_path / "home")
+    run_id = "r20260501T000000-night5"
+    row = _examples(home).filter(pc.equal(_examples(home)["pair_id"], pid)).slice(0, 1).drop_columns(["run_id"])
+    write_table(home, "training_examples", run_id, row)  # mid-run: examples written, no runs row yet
+
+    def status() -> str:
+        con = connect(home, lineage.TABLES)
+        try:
+            training = lineage.pair_lineage(con, pid).to_pylist()[0]["training"]
+        finally:
+            con.close()
+        return {t["run_id"]: t["run_status"] for t in training}[run_id]
+
+    assert status() == "running (not committed)"
+    started = datetime.now(timezone.utc)
+    record_run(home, run_id, "sleep", started, "failed", depth="light")
+    assert status() == "failed"
+    record_run(home, run_id, "sleep", started, "completed", depth="light")  # resumed and finished: latest wins
+    assert status() == "completed"
