@@ -6,13 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean-venv
+.PHONY: demo test test-slow install bench clean-venv
 
 demo: $(STAMP)
 	$(BIN)/slowwave demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 install: $(STAMP)
 

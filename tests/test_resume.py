@@ -44,13 +44,30 @@ def _sleep(home: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
 
 
+def _train_again(home: Home, run_id: str):
+    """The train stage once more for a run, in a flow of its own (on the test session's Prefect API)."""
+    from prefect import flow
+
+    from flows.config import load_settings
+    from flows.learning import train_task
+    from storage.warehouse import read_table
+
+    @flow
+    def train_once():
+        examples = read_table(home, "training_examples", run_ids=[run_id]).drop_columns(["run_id"])
+        return train_task(home, load_settings(home.config_file), run_id, "light", examples, registry.get(home, "v0000"))
+
+    return train_once()
+
+
 def _visible(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
 
 
 @pytest.mark.model
 @pytest.mark.prefect
-def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture_sessions, converted_model_dir):
+def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture_sessions, converted_model_dir,
+                                                               prefect_harness):
     home = Home(tmp_path / "h").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
     home.config_file.write_text("[train]\nlight_epochs = 1  # what is tested is the resume, not the learning\n")
@@ -96,6 +113,17 @@ def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture
     registry.verify_folder(current.path)
     expected = ["v0000", "v0001"] if summary["stages"]["gate"]["decision"] == "approved" else ["v0000"]
     assert [v.name for v in registry.versions(home)] == expected and current.name == expected[-1]
+
+    # An attempt that stopped between saving the adapter and writing its steps: the next one trains nothing
+    # and takes the loss curve back from the adapter folder, where it was saved with the weights.
+    recorded = con.sql("select step, loss, tokens from train_steps order by step").fetchall()
+    shutil.rmtree(home.table_dir("train_steps") / f"run_id={run_id}")
+    (home.runs / run_id / "loss.png").unlink()
+    aid, folder, result = _train_again(home, run_id)
+    assert aid == adapters[0] and result["iterations"] == len(recorded)
+    assert connect(home).sql("select step, loss, tokens from train_steps order by step").fetchall() == recorded
+    assert (home.runs / run_id / "loss.png").stat().st_size > 1000
+    assert _visible(home.adapters) == adapters  # reused, not trained again
 
     again = _sleep(home.root)
     assert again.returncode == 0, again.stderr[-2000:]
