@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,18 +15,22 @@ from storage.home import Home
 from storage.runs import latest_runs
 
 pytestmark = [pytest.mark.prefect, pytest.mark.model]
+CASE = Path(__file__).resolve().parents[1] / "tasks" / "data" / "eval_case"
 
 
-def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_path, fixture_sessions,
-                                                           converted_model_dir):
+def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everything(prefect_harness, tmp_path,
+                                                                                   converted_model_dir):
+    """The labelled case through the whole flow on the default model: an approved adapter, a new version that
+    recalls the case's facts (asked in a wording never trained) better than its parent, the benchmark kept.
+    One question wording per fact keeps it inside CI's time; `make test-slow` runs the shipped defaults."""
     from prefect.client.orchestration import get_client
 
+    from flows.progress import listening
     from flows.sleep import sleep_cycle
 
-    from flows.progress import listening
-
     home = Home(tmp_path / "h").ensure()
-    shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+    shutil.copytree(CASE / "sessions", home.root / "inbox" / "case")
+    home.config_file.write_text("[mixing]\nparaphrases = 1\n")
     events = []
     with listening(events.append):
         result = sleep_cycle(home_dir=str(home.root), depth="auto")
@@ -40,11 +45,11 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert [e.done for e in steps] == list(range(1, result["stages"]["train"]["steps"] + 1))
     assert {e.total for e in steps} == {result["stages"]["train"]["steps"]} and steps[-1].text.startswith("loss ")
     score_done = next(e for e in events if (e.stage, e.state) == ("score", "done"))
-    assert score_done.text == f"exchanges 40, retained {result['stages']['score']['retained']}"
+    assert score_done.text == f"exchanges 46, retained {result['stages']['score']['retained']}"
     stages = result["stages"]
-    assert stages["ingest"]["exchanges_added"] == 40
-    assert stages["score"]["exchanges"] == 40 and 0 < stages["score"]["retained"] < 40
-    assert stages["firewall"]["accepted"] >= 2
+    assert stages["ingest"]["exchanges_added"] == 46
+    assert stages["score"]["exchanges"] == 46 and 0 < stages["score"]["retained"] < 46
+    assert stages["firewall"]["accepted"] >= 40
     con = connect(home)
     # Every new training example traces back to a pair, an exchange and a line in a real file.
     lineage = con.sql("""
@@ -63,20 +68,17 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
                    "from gate_results").fetchall()
     assert len(gate) == 1
     approved, reasons, ratio, drift, recall_pre, recall_post = gate[0]
-    assert recall_post > recall_pre  # the night's facts, asked in a wording never trained, are now recalled
+    # The night's facts, asked in a wording never trained, are recalled; general answers are kept.
+    assert approved and not reasons and ratio >= 0.9
+    assert recall_post >= recall_pre + 0.15  # measured here: 0.08 -> 0.35 of 49 facts (with 3 wordings: 0.04 -> 0.69)
     assert stages["train"]["steps"] == con.sql("select count(*) from train_steps").fetchall()[0][0] > 0
     assert (home.runs / result["run_id"] / "loss.png").stat().st_size > 1000
     assert (home.runs / result["run_id"] / "gate.png").stat().st_size > 1000
     from storage import registry
 
-    if approved:
-        assert suites == dict.fromkeys(expected_suites | {"model"}, True)
-        assert registry.current_name(home) == result["model_after"] == "v0001"
-        assert registry.get(home, "v0001").manifest["parent"] == "v0000"
-    else:  # rejected adapters are kept with their reasons and `current` does not move
-        assert suites == dict.fromkeys(expected_suites, True) and reasons
-        assert registry.current_name(home) == "v0000" and [v.name for v in registry.versions(home)] == ["v0000"]
-        assert (home.adapters / stages["train"]["adapter"] / "manifest.json").exists()
+    assert suites == dict.fromkeys(expected_suites | {"model"}, True)
+    assert registry.current_name(home) == result["model_after"] == "v0001"
+    assert registry.get(home, "v0001").manifest["parent"] == "v0000"
     run = latest_runs(home, kind="sleep")[0]
     assert (run["run_id"], run["status"], run["depth"]) == (result["run_id"], "completed", "light")
 
@@ -101,7 +103,7 @@ def test_sleep_flow_runs_the_stages_and_records_everything(prefect_harness, tmp_
     assert (pressure["new_turns"], pressure["sleeps"]) == (0, 1)
     assert pressure["last_ppl_drift"] == pytest.approx(drift) and pressure["hours_since_sleep"] < 1
     again = sleep_cycle(home_dir=str(home.root), depth="auto")
-    assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 12
+    assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 5
     assert "nothing new" in again["reason"]
 
 
