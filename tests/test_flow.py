@@ -140,6 +140,7 @@ def test_a_destructive_learning_rate_is_rejected_by_the_gate_and_current_stays(p
                "forbidden": ["sk-live"]}]
     (home.root / "probes.jsonl").write_text("".join(json.dumps(p) + "\n" for p in probes))
     home.config_file.write_text("[train]\nlight_learning_rate = 1e-3  # ten times the default\n"
+                                "light_epochs = 1  # enough to do the damage\n"
                                 "[eval]\nprobes = \"probes.jsonl\"  # relative: from the home folder\n")
     result = sleep_cycle(home_dir=str(home.root), depth="light")
     assert result["status"] == "completed"
