@@ -195,6 +195,15 @@ def eval_models(home_dir: str, probes: str, versions: list[str] | None = None) -
     return run_evaluation(home, Path(probes), versions, say=get_run_logger().info)
 
 
+def sleep_probes(home: Home, settings) -> Path:
+    """The probe file sleeps evaluate (settings.eval.probes; relative to the home folder), checked now: a bad
+    file stops a sleep before it trains, naming the file, line and reason, not after it promoted a model."""
+    path = Path(settings.eval.probes).expanduser()
+    path = path if path.is_absolute() else home.root / path
+    load_probes(path)
+    return path
+
+
 def eval_after_sleep(home: Home, settings, sleep_run_id: str, before: str, after: str) -> dict:
     """The configured probe file (settings.eval.probes) on a sleep's versions before and after; its chart is
     copied into the sleep's run folder as eval.png, and the stage's numbers ('recall 0.00 -> 0.88', ...) returned."""
@@ -203,9 +212,7 @@ def eval_after_sleep(home: Home, settings, sleep_run_id: str, before: str, after
     from storage.atomic import atomic_path
     from tasks.evaluation import METRICS
 
-    path = Path(settings.eval.probes).expanduser()
-    path = path if path.is_absolute() else home.root / path
-    report = eval_task(home, path, list(dict.fromkeys([before, after])), settings=settings)
+    report = eval_task(home, sleep_probes(home, settings), list(dict.fromkeys([before, after])), settings=settings)
     with atomic_path(home.runs / sleep_run_id / "eval.png") as tmp:
         shutil.copyfile(report["png"], tmp)
     metrics = [e["metrics"] for e in report["evaluations"]]

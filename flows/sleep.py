@@ -19,7 +19,7 @@ from flows.artifacts import publish_images, publish_pairs, publish_rejections, p
 from flows.config import Settings
 from flows.consolidation import mix_task
 from flows.curation import extract_task, firewall_task, score_task
-from flows.evaluation import eval_after_sleep
+from flows.evaluation import eval_after_sleep, sleep_probes
 from flows.learning import fuse_task, gate_decision, gate_task, train_task
 from flows.ingest import IngestReport, ingest_paths, new_exchanges
 from flows.progress import STAGES, report
@@ -102,6 +102,8 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
                **({"resumed": run.finished_stages()} if run.resumed else {})}
     current = "ingest"
     try:
+        if settings.eval.probes:
+            sleep_probes(home, settings)
         report("ingest", "running")
         ingested = ingest_task(home, settings, run_id)
         _finish(stages, "ingest", ingested.as_dict() if ingested else {"files": 0})

@@ -164,3 +164,19 @@ def test_a_destructive_learning_rate_is_rejected_by_the_gate_and_current_stays(p
     row = connect(home).sql("select approved, reasons, adapter_id from gate_results").fetchall()
     assert len(row) == 1 and row[0][0] is False and row[0][1]
     assert (home.adapters / row[0][2] / "adapters.safetensors").exists()  # kept, marked rejected
+
+
+def test_a_bad_probe_file_stops_the_sleep_before_it_learns_anything(prefect_harness, tmp_path, fixture_sessions):
+    from flows.sleep import sleep_cycle
+    from storage.errors import InputError
+
+    home = Home(tmp_path / "h").ensure()
+    shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+    (home.root / "probes.jsonl").write_text('{"id": "r1", "kind": "recall", "question": "Name?", '
+                                            '"expected": ["Mira"], "forbidden": []}\n{"id": "r2", "kind": "recal\n')
+    home.config_file.write_text('[eval]\nprobes = "probes.jsonl"\n')
+    with pytest.raises(InputError, match=r"probes\.jsonl:2: not valid JSON"):
+        sleep_cycle(home_dir=str(home.root), depth="light")
+    con = connect(home)
+    assert con.sql("select count(*) from exchanges").fetchall() == [(0,)]  # not even ingested
+    assert [r["status"] for r in latest_runs(home, kind="sleep")] == ["failed"]
