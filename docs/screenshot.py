@@ -34,15 +34,21 @@ def find_browser() -> str:
                      "(Debian/Ubuntu: apt-get install -y chromium)")
 
 
+def _first_id(api: str, what: str, body: dict, missing: str) -> str:
+    """The id of the first object `POST {api}/{what}/filter` returns for body; exit saying `missing` if none."""
+    req = urllib.request.Request(f"{api}/{what}/filter", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        found = json.loads(r.read())
+    if not found:
+        raise SystemExit(f"screenshot: {missing}")
+    return found[0]["id"]
+
+
 def latest_flow_run(api: str, flow_name: str) -> str:
     """The id of the newest run of flow_name on the server at api."""
-    body = json.dumps({"flows": {"name": {"any_": [flow_name]}}, "sort": "START_TIME_DESC", "limit": 1}).encode()
-    req = urllib.request.Request(f"{api}/flow_runs/filter", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        runs = json.loads(r.read())
-    if not runs:
-        raise SystemExit(f"screenshot: no runs of flow '{flow_name}' on {api}")
-    return runs[0]["id"]
+    body = {"flows": {"name": {"any_": [flow_name]}}, "sort": "START_TIME_DESC", "limit": 1}
+    return _first_id(api, "flow_runs", body, f"no runs of flow '{flow_name}' on {api}")
 
 
 def check_flow_run(api: str, flow_run_id: str) -> str:
@@ -56,13 +62,8 @@ def check_flow_run(api: str, flow_run_id: str) -> str:
 
 def run_artifact(api: str, flow_run_id: str, key: str) -> str:
     """The id of the artifact with this key that the flow run published."""
-    body = json.dumps({"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}}}).encode()
-    req = urllib.request.Request(f"{api}/artifacts/filter", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        found = json.loads(r.read())
-    if not found:
-        raise SystemExit(f"screenshot: flow run {flow_run_id} on {api} has no artifact with key '{key}'")
-    return found[0]["id"]
+    return _first_id(api, "artifacts", {"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}}},
+                     f"flow run {flow_run_id} on {api} has no artifact with key '{key}'")
 
 
 def distinct_colours(png: Path) -> int:
