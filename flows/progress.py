@@ -75,19 +75,13 @@ class Board:
     def apply(self, event: Event) -> StageStatus:
         st = self.stages.setdefault(event.stage, StageStatus())
         now = self.clock()
-        if event.state == "step":
-            st.state, st.done, st.total = "running", event.done, event.total
-            st.started = st.started if st.started is not None else now
-            if event.text:
-                st.text = event.text
-            return st
-        if event.state == "running":
+        if event.state == "running" or (event.state == "step" and st.started is None):
             st.started = now
         elif st.started is not None and st.seconds is None and event.state in ("done", "failed"):
             st.seconds = now - st.started
-        st.state = event.state
-        if event.text or event.state != "running":
-            st.text = event.text or st.text
+        st.state = "running" if event.state == "step" else event.state
+        if event.text:
+            st.text = event.text
         if event.done is not None:
             st.done, st.total = event.done, event.total
         return st
