@@ -28,9 +28,9 @@ ANCHOR_PROMPTS = "anchor_prompts.jsonl"
 
 def _logger():
     """The Prefect run logger inside a flow, else the module's (for benchmarks and scripts)."""
-    from prefect.context import FlowRunContext, TaskRunContext
+    from flows.artifacts import in_run
 
-    if FlowRunContext.get() or TaskRunContext.get():
+    if in_run():
         return get_run_logger()
     return logging.getLogger("slowwave")
 

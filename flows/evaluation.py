@@ -16,6 +16,7 @@ import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.artifacts import in_run
 from storage import registry
 from storage.home import Home
 from storage.ids import content_id, sha256_file
@@ -102,7 +103,7 @@ def run_evaluation(home: Home, probes_path: Path, versions: list[str] | None = N
                               + (f" (earlier runs: {', '.join(earlier)})" if earlier else ""))
         report = {"run_id": run_id, "probes_file": str(probes_path), "probes_sha256": probes_sha256,
                   "png": str(png), "earlier_versions": list(earlier), "evaluations": evaluations}
-        if _in_prefect_run():
+        if in_run():
             publish_artifacts(report)
         status = "completed"
         return report
@@ -110,12 +111,6 @@ def run_evaluation(home: Home, probes_path: Path, versions: list[str] | None = N
         summary = {"versions": [e["model_version"] for e in report["evaluations"]]} if report else None
         record_run(home, run_id, "eval", started, status, input_files=[str(probes_path)],
                    input_sha256=[probes_sha256], summary=summary)
-
-
-def _in_prefect_run() -> bool:
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
 def _md(text: object) -> str:
@@ -210,7 +205,6 @@ def eval_after_sleep(home: Home, settings, sleep_run_id: str, before: str, after
     import shutil
 
     from storage.atomic import atomic_path
-    from tasks.evaluation import METRICS
 
     report = eval_task(home, sleep_probes(home, settings), list(dict.fromkeys([before, after])), settings=settings)
     with atomic_path(home.runs / sleep_run_id / "eval.png") as tmp:
