@@ -68,10 +68,17 @@ def _progress(total: int, say):
     return on_step
 
 
+OWN_OUTPUT = ("anchor", "rehearsal")  # sources whose target text the model wrote itself (distillable)
+
+
 def training_rows(examples: pa.Table) -> list[dict]:
-    """What the trainer sees per example: a question and answer, or plain prose (rehearsal)."""
-    return [{"text": r["text"]} if r["source"] == "rehearsal" else {"question": r["question"], "answer": r["answer"]}
-            for r in examples.select(["source", "question", "answer", "text"]).to_pylist()]
+    """What the trainer sees per example: a question and answer, or plain prose (rehearsal), and whether the
+    target is the model's own output (train.distill trains those toward its distribution)."""
+    rows = []
+    for r in examples.select(["source", "question", "answer", "text"]).to_pylist():
+        row = {"text": r["text"]} if r["source"] == "rehearsal" else {"question": r["question"], "answer": r["answer"]}
+        rows.append({**row, "own_output": r["source"] in OWN_OUTPUT})
+    return rows
 
 
 def _record_steps(home: Home, run_id: str, aid: str, steps: pa.Table) -> None:

@@ -158,7 +158,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "training_examples": _schema(
         ("example_id", STR, False),
         ("run_id", STR, False),
-        ("source", STR, False),  # new | replay | dream | anchor | rehearsal (text = plain prose)
+        ("source", STR, False),  # new | replay | dream | anchor | rehearsal (text = plain prose) | unknown
         ("pair_id", STR, True),
         ("question", STR, False),
         ("answer", STR, False),

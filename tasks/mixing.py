@@ -13,7 +13,7 @@ from storage.ids import content_id
 from storage.schemas import require_columns, without_run_id
 from tasks.replay import ACTIVE, sample_replay, supersession
 
-SOURCES = ("new", "replay", "dream", "anchor", "rehearsal")
+SOURCES = ("new", "replay", "dream", "anchor", "rehearsal", "unknown")
 Depth = Literal["light", "deep"]
 
 # Question wordings per fact type, asked by the user about themselves ("my"), since the assistant
@@ -51,9 +51,55 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "model": ("What model am I working on?", "Which model do I use?", "What model did I tell you about?"),
 }
 # Spellings another extractor might use for the same fact type.
-_ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in", "occupation": "job",
+_ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in", "residence": "lives_in", "occupation": "job",
             "employer": "workplace", "pet_type": "pet_kind", "pet_species": "pet_kind", "language": "language_learning",
             "travel": "trip", "allergies": "allergy", "like": "likes", "dislike": "dislikes", "owns": "possession"}
+
+
+# Personal questions the assistant may be asked but has not been told the answer to: (fact type, subject,
+# question, what is unknown). A night trains "I don't know" on a sample of those whose (fact type, subject)
+# no current fact covers, so a question about an untold fact is declined instead of answered with a
+# neighbouring fact ("Your brother's name is Karin"). Fact types and subjects are the extractor's.
+_RELATIVES = ("mother", "father", "brother", "sister", "son", "daughter", "wife", "husband", "partner",
+              "grandmother", "grandfather", "aunt", "uncle", "cousin", "best friend")
+_PETS = ("dog", "cat", "rabbit", "parrot", "horse", "hamster", "tortoise")
+_OTHERS = frozenset(_RELATIVES + _PETS + ("child", "children", "friend"))
+_FAVOURITES = ("colour", "food", "book", "film", "song", "season", "sport", "band", "drink", "city")
+UNKNOWN_QUESTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("name", "user", "What is my name?", "your name"),
+    ("residence", "user", "Where do I live?", "where you live"),
+    ("hometown", "user", "Where am I originally from?", "where you are from"),
+    ("moved_from", "user", "Where did I move from?", "where you moved from"),
+    ("job", "user", "What do I do for a living?", "what you do for a living"),
+    ("workplace", "user", "Where do I work?", "where you work"),
+    ("age", "user", "How old am I?", "how old you are"),
+    ("birthday", "user", "When is my birthday?", "when your birthday is"),
+    ("allergy", "user", "What am I allergic to?", "whether you have any allergies"),
+    ("diet", "user", "Do I follow a special diet?", "whether you follow a special diet"),
+    ("language_learning", "user", "What language am I learning?", "which language you are learning"),
+    ("instrument", "user", "What instrument do I play?", "whether you play an instrument"),
+    ("trip", "user", "Where am I travelling next?", "where you are travelling"),
+    ("possession", "car", "What car do I drive?", "what car you drive"),
+    *(("family_name", r, f"What is my {r}'s name?", f"your {r}'s name") for r in _RELATIVES),
+    *(("family_job", r, f"What does my {r} do for a living?", f"what your {r} does for a living")
+      for r in _RELATIVES),
+    *(("family_home", r, f"Where does my {r} live?", f"where your {r} lives") for r in _RELATIVES),
+    *(("pet_name", a, f"What is my {a}'s name?", f"your {a}'s name") for a in _PETS),
+    *(("favorite", f, f"What is my favourite {f}?", f"your favourite {f}") for f in _FAVOURITES),
+)
+UNKNOWN_ANSWERS = ("I don't know {what}. You haven't told me.", "You haven't told me {what}, so I don't know.",
+                   "I don't know {what}; you haven't mentioned it to me.")
+
+
+def unknown_questions(known_keys: set[tuple[str, str]], n: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """n (question, "I don't know" answer) pairs about facts whose (fact type, subject) is not known."""
+    known = {(_fact_type(t), s.strip().lower()) for t, s in known_keys}
+    candidates = [(q, what) for t, s, q, what in UNKNOWN_QUESTIONS if (_fact_type(t), s) not in known]
+    if n <= 0 or not candidates:
+        return []
+    picks = sorted(rng.choice(len(candidates), size=min(n, len(candidates)), replace=False).tolist())
+    return [(candidates[i][0], UNKNOWN_ANSWERS[i % len(UNKNOWN_ANSWERS)].format(what=candidates[i][1]))
+            for i in picks]
 
 
 class MixingConfig(BaseModel):
@@ -78,6 +124,9 @@ class MixingConfig(BaseModel):
                                "anything new.")
     rehearsal_samples: int = Field(96, ge=0, description="Prose samples the root model writes once (cached).")
     rehearsal_max_tokens: int = Field(128, ge=16, description="Length of each rehearsal sample in tokens.")
+    unknown_ratio: float = Field(0.0, ge=0, description="'I don't know' examples per new example: personal "
+                                 "questions about facts never told (see UNKNOWN_QUESTIONS), so the model declines "
+                                 "instead of answering them with a neighbouring fact.")
     seed: int = Field(0, description="Seed for replay sampling, anchor choice and shuffling when the caller "
                       "gives none.")
 
@@ -104,6 +153,8 @@ def _phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tupl
             break
         if "{subject}" in template and not subject:
             continue  # "What is my 's name?" would teach nonsense
+        if "{subject}" not in template and subject.lower() in _OTHERS:
+            continue  # "When is my birthday?" must not be answered with the son's birthday
         text = template.format(subject=subject)
         if text.strip().lower() not in seen:
             seen.add(text.strip().lower())
@@ -188,6 +239,13 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
     picks = rng.choice(len(candidates), size=n_anchor, replace=False).tolist() if n_anchor else []
     for i in sorted(picks):
         add("anchor", None, candidates[i][0], candidates[i][1], "original")
+
+    known = {tuple(key.split(":")[:2]) for key in new_pairs.column("fact_key").to_pylist()}
+    known |= {tuple(key.split(":")[:2]) for key, status in zip(buffer.column("fact_key").to_pylist(),
+                                                                buffer.column("status").to_pylist())
+              if status == ACTIVE}
+    for question, answer in unknown_questions(known, round(cfg.unknown_ratio * n_new), rng):
+        add("unknown", None, question, answer, "original")
 
     pool_texts = sorted(set(t for t in rehearsal if t.strip()))
     wanted = round(cfg.rehearsal_ratio * n_new)

@@ -82,6 +82,12 @@ class TrainConfig(BaseModel):
                                   "probability is below this still breaks greedy recall and gets weight 1.")
     loss_floor: float = Field(0.1, ge=0, le=1, description="Threshold loss: weight of tokens already above "
                               "loss_threshold (before normalising the weights to sum to 1).")
+    distill: bool = Field(False, description="Examples marked `own_output` (anchors and rehearsal: text the "
+                          "parent model wrote itself) are trained toward the parent's whole next-token "
+                          "distribution (its top distill_top_k tokens per position, computed before training) "
+                          "instead of toward the one sampled token: the parent is then the exact optimum of "
+                          "those examples, so they hold the model where it was without pulling it anywhere.")
+    distill_top_k: int = Field(32, ge=1, description="Teacher tokens kept per position when distilling.")
     grad_checkpoint: bool = Field(False, description="Recompute activations in backward (less memory, ~30% "
                                   "slower); patches the layer class process-wide, as mlx-lm does.")
 
@@ -172,20 +178,45 @@ def tokenize_examples(examples: list[dict], tokenizer, max_seq_length: int) -> l
     return items
 
 
-def _batches(items: list[tuple[list[int], int]], batch_size: int, epochs: int, seed: int):
-    """(epoch, batch, lengths) per step: a fresh seeded permutation each epoch, rows zero-padded as mlx-lm."""
+def teacher_targets(model, items: list[tuple[list[int], int]], indices, k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{item index: (token ids, probabilities)}, each (length-1, k): the model's k likeliest next tokens at every
+    position of those items and their probabilities renormalised over the k. Run before LoRA is added."""
+    out = {}
+    for i in indices:
+        tokens, _ = items[i]
+        logits = model(mx.array(tokens[:-1])[None])[0].astype(mx.float32)
+        ids = mx.argpartition(-logits, kth=k - 1, axis=-1)[:, :k]
+        probs = mx.softmax(mx.take_along_axis(logits, ids, axis=-1), axis=-1)
+        mx.eval(ids, probs)
+        out[i] = (np.array(ids, dtype=np.int32), np.array(probs, dtype=np.float32))
+    return out
+
+
+def _batches(items: list[tuple[list[int], int]], batch_size: int, epochs: int, seed: int,
+             teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None, k: int = 1):
+    """(epoch, batch, lengths, teacher ids, teacher probabilities, distilled rows) per step: a fresh seeded
+    permutation each epoch, rows zero-padded as mlx-lm; teacher arrays are zero for rows not distilled."""
     rng = np.random.default_rng(seed)
+    teachers = teachers or {}
     per_epoch = len(items) // batch_size
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(items))
         for b in range(per_epoch):
-            rows = [items[j] for j in order[b * batch_size:(b + 1) * batch_size]]
+            picked = order[b * batch_size:(b + 1) * batch_size]
+            rows = [items[j] for j in picked]
             longest = max(len(t) for t, _ in rows)
             width = 1 + PAD_TO * ((longest + PAD_TO - 1) // PAD_TO)  # inputs = width-1, a multiple of 32
             arr = np.zeros((len(rows), width), np.int32)
-            for r, (tokens, _) in enumerate(rows):
+            t_ids = np.zeros((len(rows), width - 1, k), np.int32)
+            t_probs = np.zeros((len(rows), width - 1, k), np.float32)
+            for r, (j, (tokens, _)) in enumerate(zip(picked, rows)):
                 arr[r, :len(tokens)] = tokens
-            yield epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows])
+                if int(j) in teachers:
+                    ids, probs = teachers[int(j)]
+                    t_ids[r, :len(ids)], t_probs[r, :len(probs)] = ids, probs
+            distilled = np.array([int(j) in teachers for j in picked])
+            yield (epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows]), mx.array(t_ids),
+                   mx.array(t_probs), mx.array(distilled))
 
 
 def answer_mask(lengths: mx.array, width: int) -> mx.array:
@@ -207,17 +238,25 @@ def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: floa
 
 
 def make_loss(cfg: TrainConfig) -> Callable:
-    """loss(model, batch, lengths) -> (objective, answer tokens, plain mean cross-entropy)."""
-    def loss(model, batch, lengths):
+    """loss(model, batch, lengths, teacher ids, teacher probs, distilled rows) -> (objective, answer tokens, plain
+    mean cross-entropy on the actual tokens). On distilled rows the objective's per-token term is the
+    cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
+    def loss(model, batch, lengths, t_ids, t_probs, distilled):
         inputs, targets = batch[:, :-1], batch[:, 1:]
-        ce = nn.losses.cross_entropy(model(inputs), targets).astype(mx.float32)
+        logits = model(inputs).astype(mx.float32)
+        ce = nn.losses.cross_entropy(logits, targets)
         mask = answer_mask(lengths, targets.shape[1])
         ntoks = mask.sum()
         plain = (ce * mask).sum() / ntoks
+        per_token = ce
+        if cfg.distill:
+            logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+            soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
+            per_token = mx.where(distilled[:, None], soft, ce)
         if cfg.loss == "plain":
-            return plain, ntoks, plain
+            return (per_token * mask).sum() / ntoks, ntoks, plain
         weights = threshold_weights(-ce, mask, cfg.loss_threshold, cfg.loss_floor)
-        return (weights * ce).sum(), ntoks, plain
+        return (weights * per_token).sum(), ntoks, plain
 
     return loss
 
@@ -230,6 +269,8 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *,
     if len(items) < cfg.batch_size:
         raise ValueError(f"{len(items)} training examples, fewer than batch_size={cfg.batch_size}")
     iterations = (len(items) // cfg.batch_size) * cfg.epochs
+    own = [i for i, ex in enumerate(examples) if ex.get("own_output")]
+    teachers = teacher_targets(model, items, own, cfg.distill_top_k) if cfg.distill and own else {}
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
     model.freeze()
     linear_to_lora_layers(model, cfg.num_layers, cfg.lora_parameters())
@@ -242,8 +283,8 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *,
     state = [model.state, optimizer.state, mx.random.state]
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def step(batch, lengths):
-        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths)
+    def step(batch, lengths, t_ids, t_probs, distilled):
+        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths, t_ids, t_probs, distilled)
         optimizer.update(model, grad)
         return objective, ntoks, plain
 
@@ -251,9 +292,11 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *,
     model.train()
     records = []
     try:
-        for it, (epoch, batch, lengths) in enumerate(_batches(items, cfg.batch_size, cfg.epochs, cfg.seed), 1):
+        k = cfg.distill_top_k if teachers else 1
+        batches = _batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers, k)
+        for it, (epoch, batch, lengths, t_ids, t_probs, distilled) in enumerate(batches, 1):
             tic = time.perf_counter()
-            objective, ntoks, plain = step(batch, lengths)
+            objective, ntoks, plain = step(batch, lengths, t_ids, t_probs, distilled)
             mx.eval(state, objective, ntoks, plain)
             seconds = time.perf_counter() - tic
             record = {"step": it, "epoch": epoch, "loss": plain.item(), "objective": objective.item(),

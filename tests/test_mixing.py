@@ -232,7 +232,7 @@ def test_rows_carry_chat_text_content_ids_and_the_schema():
 def test_mix_summary_counts_sources():
     dreams = pa.table({"pair_id": ["pr_d1"], "question": ["Dream?"], "answer": ["Yes."]})
     summary = mix_summary(build(n_facts=4, depth="deep", dreams=dreams))
-    assert summary == {"new": 12, "replay": 18, "dream": 1, "anchor": 12, "rehearsal": 0, "total": 43,
+    assert summary == {"new": 12, "replay": 18, "dream": 1, "anchor": 12, "rehearsal": 0, "unknown": 0, "total": 43,
                        "new_facts": 4, "replay_share": 0.6}
 
 
@@ -282,3 +282,47 @@ def test_config_defaults_are_documented_frozen_and_strict():
         MixingConfig(replay=0.3)
     with pytest.raises(ValidationError):
         MixingConfig(deep_replay_share=1.0)
+
+
+def test_unknown_examples_decline_only_facts_nobody_told():
+    from tasks.mixing import UNKNOWN_QUESTIONS
+    from tasks.probes import is_abstention
+
+    known_buffer = [{"pair_id": "pr_oldsis", "fact_key": "family_name:sister", "question": "What is my sister's name?",
+                     "answer": "Your sister's name is Ana.", "priority": 0.5, "replay_count": 0, "added_run": "r0",
+                     "last_replayed_run": None, "status": "active", "status_reason": None}]
+    cfg = MixingConfig(**NO_MIN, unknown_ratio=10.0)  # asks for more than there are: every candidate left
+    table = build(n_facts=12, buf=buffer(0, known_buffer), cfg=cfg, depth="light")
+    unknown = [r for r in table.to_pylist() if r["source"] == "unknown"]
+    questions = {r["question"] for r in unknown}
+    # Known tonight (FACTS) or in the buffer: never declined.
+    for asked in ("What is my name?", "What is my son's name?", "What is my dog's name?", "What do I do for a living?",
+                  "What am I allergic to?", "What is my favourite colour?", "What language am I learning?",
+                  "When is my birthday?", "Where do I work?", "What is my sister's name?", "Where do I live?"):
+        assert asked not in questions, asked
+    assert {"What is my brother's name?", "What is my cat's name?", "How old am I?"} <= questions
+    assert len(unknown) == len(UNKNOWN_QUESTIONS) - 11  # the 11 questions above are the only known ones
+    assert all(is_abstention(r["answer"]) and r["pair_id"] is None for r in unknown)
+    assert mix_summary(table)["unknown"] == len(unknown)
+
+
+def test_unknown_ratio_sets_how_many_and_zero_adds_none():
+    new = count(build(n_facts=6, cfg=MixingConfig(**NO_MIN)), "new")
+    assert count(build(n_facts=6, cfg=MixingConfig(**NO_MIN)), "unknown") == 0
+    assert count(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)), "unknown") == round(0.5 * new)
+    again = build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5))
+    assert again.equals(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)))  # seeded
+
+
+def test_a_relatives_fact_is_never_asked_as_the_users_own():
+    # "When is my birthday?" answered with "Your son Emil's birthday is on October 3rd" would teach a wrong fact.
+    assert paraphrase_questions("When is my son Emil's birthday?", "birthday", "son", 3) == [
+        "When is my son Emil's birthday?"]
+    assert paraphrase_questions("When is my birthday?", "birthday", "user", 3) == [
+        "When is my birthday?", "What day is my birthday?", "When was I born?"]
+    assert "How old is my son?" in paraphrase_questions("How old is my son Emil?", "family_age", "son", 3)
+
+
+def test_the_extractors_residence_facts_get_question_wordings():
+    assert paraphrase_questions("Where do I live?", "residence", "user", 3) == [
+        "Where do I live?", "Which city do I live in?", "Where is my home?"]

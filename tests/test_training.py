@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,7 +22,7 @@ from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.registry import MANIFEST, verify_folder  # noqa: E402
 from tasks.training import (  # noqa: E402
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, STEPS_FILE, TrainConfig, adapter_id, answer_mask, chat_rows,
-    find_adapter, plot_loss, save_adapter, threshold_weights, tokenize_examples, train_adapter,
+    find_adapter, plot_loss, save_adapter, teacher_targets, threshold_weights, tokenize_examples, train_adapter,
 )
 
 FACTS = [
@@ -108,6 +109,65 @@ def test_plain_text_rehearsal_is_trained_on_every_token(converted_model_dir):
     assert items[0][1] > 0  # the chat example keeps its prompt masked
     result = train_adapter(model, tokenizer, [{"text": text}], CFG.model_copy(update={"light_epochs": 1}))
     assert result.steps.column("tokens").to_pylist() == [len(items[1][0]) - 1]  # every next-token target
+
+
+@pytest.mark.model
+def test_teacher_targets_are_the_models_likeliest_tokens(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    text = "The river ran past the mill, and the miller's children played on its banks all summer."
+    items = tokenize_examples([{"text": text}], tokenizer, 2048)
+    (ids, probs), = teacher_targets(model, items, [0], 8).values()
+    tokens = items[0][0]
+    assert ids.shape == probs.shape == (len(tokens) - 1, 8)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5) and (probs >= 0).all()
+    logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32))
+    best = ids[np.arange(len(ids)), probs.argmax(axis=1)]
+    assert (best == logits.argmax(axis=1)).all()  # the teacher's most likely token is the model's argmax
+    top8 = np.sort(np.argsort(-logits, axis=1)[:, :8], axis=1)
+    assert (np.sort(ids, axis=1) == top8).all()
+
+
+@pytest.mark.model
+def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_model_dir):
+    """Step 1 runs the untouched model (LoRA B starts at zero), so its objective on a distilled row must
+    equal the cross-entropy of the teacher's top-k distribution against the model's own log-probabilities."""
+    model, tokenizer = _load(converted_model_dir)
+    text = "She kept a small notebook of birds she had seen, with the date and the weather for each one."
+    items = tokenize_examples([{"text": text}], tokenizer, 2048)
+    tokens = items[0][0]
+    logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32), dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    (ids, probs), = teacher_targets(model, items, [0], 16).values()
+    expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
+    plain_ce = float(np.mean(-logp[np.arange(len(tokens) - 1), tokens[1:]]))
+    cfg = CFG.model_copy(update={"distill": True, "distill_top_k": 16, "light_epochs": 1})
+    rows = train_adapter(model, tokenizer, [{"text": text, "own_output": True}], cfg).steps.to_pylist()
+    assert rows[0]["objective"] == pytest.approx(expected, rel=1e-3)
+    assert rows[0]["loss"] == pytest.approx(plain_ce, rel=1e-3)  # the recorded loss stays the plain one
+    assert abs(expected - plain_ce) > 0.05  # so the two checks above are not the same check
+
+
+@pytest.mark.model
+def test_distill_leaves_rows_not_marked_own_output_plain(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    cfg = CFG.model_copy(update={"distill": True, "light_epochs": 1})
+    rows = train_adapter(model, tokenizer, FACTS[:2], cfg).steps.to_pylist()
+    assert all(r["objective"] == pytest.approx(r["loss"], rel=1e-5) for r in rows)
+
+
+def test_training_rows_mark_anchors_and_rehearsal_as_the_models_own_output():
+    import pyarrow as pa
+
+    from flows.learning import training_rows
+
+    table = pa.table({"source": ["new", "anchor", "rehearsal", "replay", "dream"],
+                      "question": ["q1", "q2", "", "q4", "q5"], "answer": ["a1", "a2", "prose", "a4", "a5"],
+                      "text": ["t1", "t2", "prose", "t4", "t5"]})
+    rows = training_rows(table)
+    assert [r["own_output"] for r in rows] == [False, True, True, False, False]
+    assert rows[2] == {"text": "prose", "own_output": True}
+    assert rows[1] == {"question": "q2", "answer": "a2", "own_output": True}
 
 
 def test_answer_mask_excludes_prompt_and_padding():
