@@ -68,16 +68,13 @@ def _progress(total: int, say):
     return on_step
 
 
-OWN_OUTPUT = ("anchor", "rehearsal")  # sources whose target text the model wrote itself (distillable)
-
-
 def training_rows(examples: pa.Table) -> list[dict]:
-    """What the trainer sees per example: a question and answer, or plain prose (rehearsal), and whether the
-    target is the model's own output (train.distill trains those toward its distribution)."""
+    """What the trainer sees per example: a question and answer, or plain prose (rehearsal), and its origin
+    (the source; train.distill picks the origins trained toward the parent's distribution)."""
     rows = []
     for r in examples.select(["source", "question", "answer", "text"]).to_pylist():
         row = {"text": r["text"]} if r["source"] == "rehearsal" else {"question": r["question"], "answer": r["answer"]}
-        rows.append({**row, "own_output": r["source"] in OWN_OUTPUT})
+        rows.append({**row, "origin": r["source"]})
     return rows
 
 

@@ -124,6 +124,8 @@ class MixingConfig(BaseModel):
                                "anything new.")
     rehearsal_samples: int = Field(96, ge=0, description="Prose samples the root model writes once (cached).")
     rehearsal_max_tokens: int = Field(128, ge=16, description="Length of each rehearsal sample in tokens.")
+    inverse_questions: bool = Field(False, description="Also ask names, relatives' jobs and homes and pets' kinds "
+                                    "the other way round (see inverse_questions).")
     unknown_ratio: float = Field(0.0, ge=0, description="'I don't know' examples per new example: personal "
                                  "questions about facts never told (see UNKNOWN_QUESTIONS), so the model declines "
                                  "instead of answering them with a neighbouring fact.")
@@ -160,6 +162,29 @@ def _phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tupl
             seen.add(text.strip().lower())
             out.append((f"template:{ftype}.{i}", text))
     return out[:n]
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def inverse_questions(fact_type: str, subject: str, value: str, answer: str) -> list[tuple[str, str, str]]:
+    """(phrasing label, question, answer) asking a fact the other way round: from its value to whom it is
+    about ("Who is Karin?" -> "Karin is your sister."; "Who in my family works as a dentist?" -> the fact's
+    own answer). A model trained only on "What is my sister's name?" does not answer the reverse."""
+    ftype, subj, value = _fact_type(fact_type), (subject or "").strip().lower(), (value or "").strip()
+    if not value:
+        return []
+    if ftype in ("family_name", "pet_name", "possession_name") and subj:
+        return [("inverse:who", f"Who is {value}?" if ftype != "possession_name" else f"What is {value}?",
+                 f"{value} is your {subj}.")]
+    if ftype == "family_job" and subj in _OTHERS:
+        return [("inverse:who", f"Who in my family works as {_a(value)}?", answer)]
+    if ftype == "family_home" and subj in _OTHERS:
+        return [("inverse:who", f"Who in my family lives in {value}?", answer)]
+    if ftype == "pet_kind":
+        return [("inverse:which", f"Which of my pets is {_a(value)}?", answer)]
+    return []
 
 
 def paraphrase_questions(question: str, fact_type: str, subject: str, n: int) -> list[str]:
@@ -219,6 +244,9 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
             continue  # an older value of a fact restated tonight is not practised
         for phrasing, question in _phrasings(p["question"], p["fact_type"], p["subject"], cfg.paraphrases):
             add("new", p["pair_id"], question, p["answer"], phrasing)
+        if cfg.inverse_questions:
+            for phrasing, question, answer in inverse_questions(p["fact_type"], p["subject"], p["value"], p["answer"]):
+                add("new", p["pair_id"], question, answer, phrasing)
     n_new = len(rows)
 
     # k makes replay / (new + replay) = share within one example: |k - share*(n+k)| = (1-share)|k - x| <= 0.5.

@@ -48,6 +48,8 @@ STEP_SCHEMA = pa.schema([
     ("learning_rate", pa.float64()),
 ])
 Depth = Literal["light", "deep"]
+# train.distill -> the example origins (training_examples.source) trained toward the parent's distribution.
+DISTILLED = {"off": (), "rehearsal": ("rehearsal",), "own_output": ("rehearsal", "anchor")}
 
 
 class TrainConfig(BaseModel):
@@ -82,11 +84,12 @@ class TrainConfig(BaseModel):
                                   "probability is below this still breaks greedy recall and gets weight 1.")
     loss_floor: float = Field(0.1, ge=0, le=1, description="Threshold loss: weight of tokens already above "
                               "loss_threshold (before normalising the weights to sum to 1).")
-    distill: bool = Field(False, description="Examples marked `own_output` (anchors and rehearsal: text the "
-                          "parent model wrote itself) are trained toward the parent's whole next-token "
-                          "distribution (its top distill_top_k tokens per position, computed before training) "
-                          "instead of toward the one sampled token: the parent is then the exact optimum of "
-                          "those examples, so they hold the model where it was without pulling it anywhere.")
+    distill: Literal["off", "rehearsal", "own_output"] = Field("off", description="Which examples are trained "
+                          "toward the parent's whole next-token distribution (its top distill_top_k tokens per "
+                          "position, computed before training) instead of toward the one token in the text: "
+                          "'rehearsal' (the model's own prose), 'own_output' (its prose and its anchor answers) "
+                          "or 'off'. The parent is then the exact optimum of those examples, so they hold the "
+                          "model where it was without pulling it toward their sampled tokens.")
     distill_top_k: int = Field(32, ge=1, description="Teacher tokens kept per position when distilling.")
     grad_checkpoint: bool = Field(False, description="Recompute activations in backward (less memory, ~30% "
                                   "slower); patches the layer class process-wide, as mlx-lm does.")
@@ -249,7 +252,7 @@ def make_loss(cfg: TrainConfig) -> Callable:
         ntoks = mask.sum()
         plain = (ce * mask).sum() / ntoks
         per_token = ce
-        if cfg.distill:
+        if cfg.distill != "off":
             logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
             soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
             per_token = mx.where(distilled[:, None], soft, ce)
@@ -269,8 +272,8 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *,
     if len(items) < cfg.batch_size:
         raise ValueError(f"{len(items)} training examples, fewer than batch_size={cfg.batch_size}")
     iterations = (len(items) // cfg.batch_size) * cfg.epochs
-    own = [i for i, ex in enumerate(examples) if ex.get("own_output")]
-    teachers = teacher_targets(model, items, own, cfg.distill_top_k) if cfg.distill and own else {}
+    own = [i for i, ex in enumerate(examples) if ex.get("origin") in DISTILLED[cfg.distill]]
+    teachers = teacher_targets(model, items, own, cfg.distill_top_k) if own else {}
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
     model.freeze()
     linear_to_lora_layers(model, cfg.num_layers, cfg.lora_parameters())

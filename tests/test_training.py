@@ -141,22 +141,23 @@ def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_m
     (ids, probs), = teacher_targets(model, items, [0], 16).values()
     expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
     plain_ce = float(np.mean(-logp[np.arange(len(tokens) - 1), tokens[1:]]))
-    cfg = CFG.model_copy(update={"distill": True, "distill_top_k": 16, "light_epochs": 1})
-    rows = train_adapter(model, tokenizer, [{"text": text, "own_output": True}], cfg).steps.to_pylist()
+    cfg = CFG.model_copy(update={"distill": "rehearsal", "distill_top_k": 16, "light_epochs": 1})
+    rows = train_adapter(model, tokenizer, [{"text": text, "origin": "rehearsal"}], cfg).steps.to_pylist()
     assert rows[0]["objective"] == pytest.approx(expected, rel=1e-3)
     assert rows[0]["loss"] == pytest.approx(plain_ce, rel=1e-3)  # the recorded loss stays the plain one
     assert abs(expected - plain_ce) > 0.05  # so the two checks above are not the same check
 
 
 @pytest.mark.model
-def test_distill_leaves_rows_not_marked_own_output_plain(converted_model_dir):
+def test_distill_leaves_other_origins_plain(converted_model_dir):
     model, tokenizer = _load(converted_model_dir)
-    cfg = CFG.model_copy(update={"distill": True, "light_epochs": 1})
-    rows = train_adapter(model, tokenizer, FACTS[:2], cfg).steps.to_pylist()
+    cfg = CFG.model_copy(update={"distill": "rehearsal", "light_epochs": 1})
+    examples = [{**FACTS[0], "origin": "new"}, {**FACTS[1], "origin": "anchor"}]  # anchors: only with own_output
+    rows = train_adapter(model, tokenizer, examples, cfg).steps.to_pylist()
     assert all(r["objective"] == pytest.approx(r["loss"], rel=1e-5) for r in rows)
 
 
-def test_training_rows_mark_anchors_and_rehearsal_as_the_models_own_output():
+def test_training_rows_carry_their_origin():
     import pyarrow as pa
 
     from flows.learning import training_rows
@@ -165,9 +166,9 @@ def test_training_rows_mark_anchors_and_rehearsal_as_the_models_own_output():
                       "question": ["q1", "q2", "", "q4", "q5"], "answer": ["a1", "a2", "prose", "a4", "a5"],
                       "text": ["t1", "t2", "prose", "t4", "t5"]})
     rows = training_rows(table)
-    assert [r["own_output"] for r in rows] == [False, True, True, False, False]
-    assert rows[2] == {"text": "prose", "own_output": True}
-    assert rows[1] == {"question": "q2", "answer": "a2", "own_output": True}
+    assert [r["origin"] for r in rows] == ["new", "anchor", "rehearsal", "replay", "dream"]
+    assert rows[2] == {"text": "prose", "origin": "rehearsal"}
+    assert rows[1] == {"question": "q2", "answer": "a2", "origin": "anchor"}
 
 
 def test_answer_mask_excludes_prompt_and_padding():
