@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.checks import check
+from flows.consolidation import root_version
 from storage import registry
 from storage.atomic import write_text_atomic
 from storage.errors import IntegrityError
@@ -108,7 +109,12 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
         model, tok = load_model(version.path, fresh=True)
         rows = training_rows(examples)
         total = (len(rows) // cfg.batch_size) * cfg.epochs
-        trained = train_adapter(model, tok, rows, cfg, on_step=_progress(total, log.info), fault_hook=_fault_hook())
+        teacher = None
+        if cfg.distill != "off":  # toward the root's distribution, as anchors are its answers: no compounding
+            root = root_version(home)
+            teacher = load_model(root.path)[0] if root.name != version.name else None
+        trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info),
+                                fault_hook=_fault_hook())
         aid, folder = save_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                    training_set_id=run_id, training_set_sha256=sha, code_version=CODE_VERSION)
         _record_steps(home, run_id, aid, trained.steps)

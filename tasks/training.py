@@ -264,16 +264,19 @@ def make_loss(cfg: TrainConfig) -> Callable:
     return loss
 
 
-def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *,
+def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, teacher=None,
                   on_step: Callable[[dict], None] | None = None,
                   fault_hook: Callable[[int], None] | None = None) -> TrainResult:
-    """Add LoRA layers to `model` in place and train them on the examples; return every step's record."""
+    """Add LoRA layers to `model` in place and train them on the examples; return every step's record.
+
+    `teacher` gives the distribution distilled examples are trained toward (train.distill); by default the
+    model itself as it is before training."""
     items = tokenize_examples(examples, tokenizer, cfg.max_seq_length)
     if len(items) < cfg.batch_size:
         raise ValueError(f"{len(items)} training examples, fewer than batch_size={cfg.batch_size}")
     iterations = (len(items) // cfg.batch_size) * cfg.epochs
     own = [i for i, ex in enumerate(examples) if ex.get("origin") in DISTILLED[cfg.distill]]
-    teachers = teacher_targets(model, items, own, cfg.distill_top_k) if own else {}
+    teachers = teacher_targets(teacher or model, items, own, cfg.distill_top_k) if own else {}
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
     model.freeze()
     linear_to_lora_layers(model, cfg.num_layers, cfg.lora_parameters())

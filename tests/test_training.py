@@ -149,6 +149,28 @@ def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_m
 
 
 @pytest.mark.model
+def test_a_given_teacher_sets_the_distilled_target(converted_model_dir):
+    """With another model as teacher (here: the same weights with a 3x sharper final norm), step 1's
+    objective is the teacher's top-k distribution against the student's log-probabilities."""
+    model, tokenizer = _load(converted_model_dir)
+    teacher, _ = _load(converted_model_dir)
+    teacher.model.norm.weight = teacher.model.norm.weight * 3
+    text = "The bakery opened at six, and by seven the queue reached the corner of the square."
+    items = tokenize_examples([{"text": text}], tokenizer, 2048)
+    logits = np.array(model(mx.array(items[0][0][:-1])[None])[0].astype(mx.float32), dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    (ids, probs), = teacher_targets(teacher, items, [0], 16).values()
+    (own_ids, own_probs), = teacher_targets(model, items, [0], 16).values()
+    expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
+    untaught = float(np.mean(-(own_probs * np.take_along_axis(logp, own_ids, axis=1)).sum(axis=1)))
+    cfg = CFG.model_copy(update={"distill": "rehearsal", "distill_top_k": 16, "light_epochs": 1})
+    rows = train_adapter(model, tokenizer, [{"text": text, "origin": "rehearsal"}], cfg, teacher=teacher).steps
+    assert rows.column("objective")[0].as_py() == pytest.approx(expected, rel=1e-3)
+    assert abs(expected - untaught) > 0.05
+
+
+@pytest.mark.model
 def test_distill_leaves_other_origins_plain(converted_model_dir):
     model, tokenizer = _load(converted_model_dir)
     cfg = CFG.model_copy(update={"distill": "rehearsal", "light_epochs": 1})
