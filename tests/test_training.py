@@ -127,6 +127,13 @@ def test_teacher_targets_are_the_models_likeliest_tokens(converted_model_dir):
     assert (np.sort(ids, axis=1) == top8).all()
 
 
+def _log_probs(model, tokens: list[int]) -> np.ndarray:
+    """(len-1, vocab) next-token log-probabilities of the model at every position, in float64."""
+    logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32), dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
 @pytest.mark.model
 def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_model_dir):
     """Step 1 runs the untouched model (LoRA B starts at zero), so its objective on a distilled row must
@@ -135,9 +142,7 @@ def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_m
     text = "She kept a small notebook of birds she had seen, with the date and the weather for each one."
     items = tokenize_examples([{"text": text}], tokenizer, 2048)
     tokens = items[0][0]
-    logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32), dtype=np.float64)
-    top = logits.max(axis=1, keepdims=True)
-    logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    logp = _log_probs(model, tokens)
     (ids, probs), = teacher_targets(model, items, [0], 16).values()
     expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
     plain_ce = float(np.mean(-logp[np.arange(len(tokens) - 1), tokens[1:]]))
@@ -157,9 +162,7 @@ def test_a_given_teacher_sets_the_distilled_target(converted_model_dir):
     teacher.model.norm.weight = teacher.model.norm.weight * 3
     text = "The bakery opened at six, and by seven the queue reached the corner of the square."
     items = tokenize_examples([{"text": text}], tokenizer, 2048)
-    logits = np.array(model(mx.array(items[0][0][:-1])[None])[0].astype(mx.float32), dtype=np.float64)
-    top = logits.max(axis=1, keepdims=True)
-    logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    logp = _log_probs(model, items[0][0])
     (ids, probs), = teacher_targets(teacher, items, [0], 16).values()
     (own_ids, own_probs), = teacher_targets(model, items, [0], 16).values()
     expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
