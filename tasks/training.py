@@ -197,8 +197,8 @@ def teacher_targets(model, items: list[tuple[list[int], int]], indices, k: int) 
 
 def _batches(items: list[tuple[list[int], int]], batch_size: int, epochs: int, seed: int,
              teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None, k: int = 1):
-    """(epoch, batch, lengths, teacher ids, teacher probabilities, distilled rows) per step: a fresh seeded
-    permutation each epoch, rows zero-padded as mlx-lm; teacher arrays are zero for rows not distilled."""
+    """(epoch, batch, lengths, teacher) per step: a fresh seeded permutation each epoch, rows zero-padded as
+    mlx-lm; teacher is () without teachers, else (ids, probabilities, distilled rows), zero where not distilled."""
     rng = np.random.default_rng(seed)
     teachers = teachers or {}
     per_epoch = len(items) // batch_size
@@ -218,8 +218,8 @@ def _batches(items: list[tuple[list[int], int]], batch_size: int, epochs: int, s
                     ids, probs = teachers[int(j)]
                     t_ids[r, :len(ids)], t_probs[r, :len(probs)] = ids, probs
             distilled = np.array([int(j) in teachers for j in picked])
-            yield (epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows]), mx.array(t_ids),
-                   mx.array(t_probs), mx.array(distilled))
+            teacher = (mx.array(t_ids), mx.array(t_probs), mx.array(distilled)) if teachers else ()
+            yield epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows]), teacher
 
 
 def answer_mask(lengths: mx.array, width: int) -> mx.array:
@@ -241,10 +241,10 @@ def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: floa
 
 
 def make_loss(cfg: TrainConfig) -> Callable:
-    """loss(model, batch, lengths, teacher ids, teacher probs, distilled rows) -> (objective, answer tokens, plain
-    mean cross-entropy on the actual tokens). On distilled rows the objective's per-token term is the
-    cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
-    def loss(model, batch, lengths, t_ids, t_probs, distilled):
+    """loss(model, batch, lengths, *teacher) -> (objective, answer tokens, plain mean cross-entropy on the actual
+    tokens). With teacher = (ids, probs, distilled rows) the objective's per-token term on distilled rows is
+    the cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
+    def loss(model, batch, lengths, *teacher):
         inputs, targets = batch[:, :-1], batch[:, 1:]
         logits = model(inputs).astype(mx.float32)
         ce = nn.losses.cross_entropy(logits, targets)
@@ -252,12 +252,15 @@ def make_loss(cfg: TrainConfig) -> Callable:
         ntoks = mask.sum()
         plain = (ce * mask).sum() / ntoks
         per_token = ce
-        if cfg.distill != "off":
+        if teacher:
+            t_ids, t_probs, distilled = teacher
             logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
             soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
             per_token = mx.where(distilled[:, None], soft, ce)
         if cfg.loss == "plain":
-            return (per_token * mask).sum() / ntoks, ntoks, plain
+            # Without teachers the objective is `plain` itself: computing the same sum a second time makes
+            # mx.compile merge the two into one output, which it then cannot map back (IndexError).
+            return ((per_token * mask).sum() / ntoks if teacher else plain), ntoks, plain
         weights = threshold_weights(-ce, mask, cfg.loss_threshold, cfg.loss_floor)
         return (weights * per_token).sum(), ntoks, plain
 
@@ -289,10 +292,18 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     state = [model.state, optimizer.state, mx.random.state]
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def step(batch, lengths, t_ids, t_probs, distilled):
+    def plain_step(batch, lengths):  # without teachers the compiled graph is mlx-lm's step
+        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths)
+        optimizer.update(model, grad)
+        return objective, ntoks, plain
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def distill_step(batch, lengths, t_ids, t_probs, distilled):
         (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths, t_ids, t_probs, distilled)
         optimizer.update(model, grad)
         return objective, ntoks, plain
+
+    step = distill_step if teachers else plain_step
 
     mx.reset_peak_memory()
     model.train()
@@ -300,9 +311,9 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     try:
         k = cfg.distill_top_k if teachers else 1
         batches = _batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers, k)
-        for it, (epoch, batch, lengths, t_ids, t_probs, distilled) in enumerate(batches, 1):
+        for it, (epoch, batch, lengths, teacher) in enumerate(batches, 1):
             tic = time.perf_counter()
-            objective, ntoks, plain = step(batch, lengths, t_ids, t_probs, distilled)
+            objective, ntoks, plain = step(batch, lengths, *teacher)
             mx.eval(state, objective, ntoks, plain)
             seconds = time.perf_counter() - tic
             record = {"step": it, "epoch": epoch, "loss": plain.item(), "objective": objective.item(),
