@@ -51,9 +51,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "model": ("What model am I working on?", "Which model do I use?", "What model did I tell you about?"),
 }
 # Spellings another extractor might use for the same fact type.
-_ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in", "residence": "lives_in", "occupation": "job",
-            "employer": "workplace", "pet_type": "pet_kind", "pet_species": "pet_kind", "language": "language_learning",
-            "travel": "trip", "allergies": "allergy", "like": "likes", "dislike": "dislikes", "owns": "possession"}
+_ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in", "residence": "lives_in",
+            "occupation": "job", "employer": "workplace", "pet_type": "pet_kind", "pet_species": "pet_kind",
+            "language": "language_learning", "travel": "trip", "allergies": "allergy", "like": "likes",
+            "dislike": "dislikes", "owns": "possession"}
 
 
 # Personal questions the assistant may be asked but has not been told the answer to: (fact type, subject,

@@ -48,7 +48,7 @@ STEP_SCHEMA = pa.schema([
     ("learning_rate", pa.float64()),
 ])
 Depth = Literal["light", "deep"]
-# train.distill -> the example origins (training_examples.source) trained toward the parent's distribution.
+# train.distill -> the example origins (training_examples.source) trained toward the teacher's distribution.
 DISTILLED = {"off": (), "rehearsal": ("rehearsal",), "own_output": ("rehearsal", "anchor")}
 
 
@@ -85,11 +85,13 @@ class TrainConfig(BaseModel):
     loss_floor: float = Field(0.1, ge=0, le=1, description="Threshold loss: weight of tokens already above "
                               "loss_threshold (before normalising the weights to sum to 1).")
     distill: Literal["off", "rehearsal", "own_output"] = Field("off", description="Which examples are trained "
-                          "toward the parent's whole next-token distribution (its top distill_top_k tokens per "
-                          "position, computed before training) instead of toward the one token in the text: "
-                          "'rehearsal' (the model's own prose), 'own_output' (its prose and its anchor answers) "
-                          "or 'off'. The parent is then the exact optimum of those examples, so they hold the "
-                          "model where it was without pulling it toward their sampled tokens.")
+                          "toward a teacher's whole next-token distribution (its top distill_top_k tokens per "
+                          "position, computed before training; in a sleep the root model, whose text they are) "
+                          "instead of toward the one token in the text: 'rehearsal' (the model's own prose), "
+                          "'own_output' (its prose and its anchor answers) or 'off'. The teacher is then the "
+                          "exact optimum of those examples, so they hold the model there without pulling it "
+                          "toward their sampled tokens. Measured in docs/RESULTS.md: drift halves, but 1-2 "
+                          "control answers broke on the labelled case, so it is off by default.")
     distill_top_k: int = Field(32, ge=1, description="Teacher tokens kept per position when distilling.")
     grad_checkpoint: bool = Field(False, description="Recompute activations in backward (less memory, ~30% "
                                   "slower); patches the layer class process-wide, as mlx-lm does.")
@@ -181,7 +183,8 @@ def tokenize_examples(examples: list[dict], tokenizer, max_seq_length: int) -> l
     return items
 
 
-def teacher_targets(model, items: list[tuple[list[int], int]], indices, k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def teacher_targets(model, items: list[tuple[list[int], int]], indices,
+                    k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{item index: (token ids, probabilities)}, each (length-1, k): the model's k likeliest next tokens at every
     position of those items and their probabilities renormalised over the k. Run before LoRA is added."""
     out = {}
@@ -279,7 +282,7 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
         raise ValueError(f"{len(items)} training examples, fewer than batch_size={cfg.batch_size}")
     iterations = (len(items) // cfg.batch_size) * cfg.epochs
     own = [i for i, ex in enumerate(examples) if ex.get("origin") in DISTILLED[cfg.distill]]
-    teachers = teacher_targets(teacher or model, items, own, cfg.distill_top_k) if own else {}
+    teachers = teacher_targets(model if teacher is None else teacher, items, own, cfg.distill_top_k) if own else {}
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
     model.freeze()
     linear_to_lora_layers(model, cfg.num_layers, cfg.lora_parameters())
@@ -292,18 +295,10 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     state = [model.state, optimizer.state, mx.random.state]
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def plain_step(batch, lengths):  # without teachers the compiled graph is mlx-lm's step
-        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths)
+    def step(batch, lengths, *teacher):  # without teachers the compiled graph is mlx-lm's step
+        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths, *teacher)
         optimizer.update(model, grad)
         return objective, ntoks, plain
-
-    @partial(mx.compile, inputs=state, outputs=state)
-    def distill_step(batch, lengths, t_ids, t_probs, distilled):
-        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths, t_ids, t_probs, distilled)
-        optimizer.update(model, grad)
-        return objective, ntoks, plain
-
-    step = distill_step if teachers else plain_step
 
     mx.reset_peak_memory()
     model.train()
