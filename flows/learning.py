@@ -71,7 +71,7 @@ def _progress(total: int, say):
 
 def training_rows(examples: pa.Table) -> list[dict]:
     """What the trainer sees per example: a question and answer, or plain prose (rehearsal), and its origin
-    (the source; train.distill picks the origins trained toward the parent's distribution)."""
+    (the source; train.distill picks the origins trained toward the teacher's distribution)."""
     rows = []
     for r in examples.select(["source", "question", "answer", "text"]).to_pylist():
         row = {"text": r["text"]} if r["source"] == "rehearsal" else {"question": r["question"], "answer": r["answer"]}
