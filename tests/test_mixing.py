@@ -321,31 +321,3 @@ def test_a_relatives_fact_is_never_asked_as_the_users_own():
     assert paraphrase_questions("When is my birthday?", "birthday", "user", 3) == [
         "When is my birthday?", "What day is my birthday?", "When was I born?"]
     assert "How old is my son?" in paraphrase_questions("How old is my son Emil?", "family_age", "son", 3)
-
-
-def test_the_extractors_residence_facts_get_question_wordings():
-    assert paraphrase_questions("Where do I live?", "residence", "user", 3) == [
-        "Where do I live?", "Which city do I live in?", "Where is my home?"]
-
-
-def test_inverse_questions_ask_from_the_value_back_to_whom_it_is_about():
-    from tasks.mixing import inverse_questions
-
-    assert inverse_questions("family_name", "sister", "Karin", "Your sister's name is Karin.") == [
-        ("inverse:who", "Who is Karin?", "Karin is your sister.")]
-    assert inverse_questions("family_job", "brother", "engineer", "Your brother Henrik works as an engineer.") == [
-        ("inverse:who", "Who in my family works as an engineer?", "Your brother Henrik works as an engineer.")]
-    assert inverse_questions("pet_kind", "pet", "cat", "Miso is your cat.") == [
-        ("inverse:which", "Which of my pets is a cat?", "Miso is your cat.")]
-    assert inverse_questions("job", "user", "pilot", "You work as a pilot.") == []
-    assert inverse_questions("family_name", "sister", "", "x") == []
-    facts = pairs(5)
-    facts = facts.set_column(facts.schema.get_field_index("value"), "value",
-                             pa.array(["Vladimir", "Lisbon", "Andre", "6", "Biscuit"]))
-    table = build(new_pairs=facts, cfg=MixingConfig(**NO_MIN, inverse_questions=True))
-    inverse = sorted((r["question"], r["answer"], r["pair_id"]) for r in table.to_pylist()
-                     if r["phrasing"].startswith("inverse"))
-    # Of FACTS[:5] the son's and the dog's names are asked back; the pair ids keep the lineage.
-    assert inverse == [("Who is Andre?", "Andre is your son.", "pr_new02"),
-                       ("Who is Biscuit?", "Biscuit is your dog.", "pr_new04")]
-    assert count(build(new_pairs=facts, cfg=MixingConfig(**NO_MIN)), "new") + 2 == count(table, "new")
