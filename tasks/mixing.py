@@ -51,8 +51,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "model": ("What model am I working on?", "Which model do I use?", "What model did I tell you about?"),
 }
 # Spellings another extractor might use for the same fact type.
-# The extractor's "residence" is deliberately not an alias: with its two extra wordings ("Which city do I live
-# in?", "Where is my home?") the labelled-case sleep's benchmark ratio fell from 0.975 to 0.85.
+# The extractor's "residence" is not an alias yet: see docs/RESULTS.md ("fixed wordings").
 _ALIASES = {"favorite": "favourite", "lives": "lives_in", "home": "lives_in",
             "occupation": "job", "employer": "workplace", "pet_type": "pet_kind", "pet_species": "pet_kind",
             "language": "language_learning", "travel": "trip", "allergies": "allergy", "like": "likes",
@@ -162,8 +161,6 @@ def _phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tupl
             break
         if "{subject}" in template and not subject:
             continue  # "What is my 's name?" would teach nonsense
-        if "{subject}" not in template and subject.lower() in _OTHERS:
-            continue  # "When is my birthday?" must not be answered with the son's birthday
         text = template.format(subject=subject)
         if text.strip().lower() not in seen:
             seen.add(text.strip().lower())

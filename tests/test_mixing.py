@@ -312,12 +312,3 @@ def test_unknown_ratio_sets_how_many_and_zero_adds_none():
     assert count(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)), "unknown") == round(0.5 * new)
     again = build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5))
     assert again.equals(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)))  # seeded
-
-
-def test_a_relatives_fact_is_never_asked_as_the_users_own():
-    # "When is my birthday?" answered with "Your son Emil's birthday is on October 3rd" would teach a wrong fact.
-    assert paraphrase_questions("When is my son Emil's birthday?", "birthday", "son", 3) == [
-        "When is my son Emil's birthday?"]
-    assert paraphrase_questions("When is my birthday?", "birthday", "user", 3) == [
-        "When is my birthday?", "What day is my birthday?", "When was I born?"]
-    assert "How old is my son?" in paraphrase_questions("How old is my son Emil?", "family_age", "son", 3)
