@@ -199,29 +199,31 @@ def teacher_targets(model, items: list[tuple[list[int], int]], indices,
 
 
 def _batches(items: list[tuple[list[int], int]], batch_size: int, epochs: int, seed: int,
-             teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None, k: int = 1):
+             teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None):
     """(epoch, batch, lengths, teacher) per step: a fresh seeded permutation each epoch, rows zero-padded as
     mlx-lm; teacher is () without teachers, else (ids, probabilities, distilled rows), zero where not distilled."""
     rng = np.random.default_rng(seed)
-    teachers = teachers or {}
+    k = next(iter(teachers.values()))[0].shape[1] if teachers else 0
     per_epoch = len(items) // batch_size
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(items))
         for b in range(per_epoch):
-            picked = order[b * batch_size:(b + 1) * batch_size]
+            picked = [int(j) for j in order[b * batch_size:(b + 1) * batch_size]]
             rows = [items[j] for j in picked]
             longest = max(len(t) for t, _ in rows)
             width = 1 + PAD_TO * ((longest + PAD_TO - 1) // PAD_TO)  # inputs = width-1, a multiple of 32
             arr = np.zeros((len(rows), width), np.int32)
-            t_ids = np.zeros((len(rows), width - 1, k), np.int32)
-            t_probs = np.zeros((len(rows), width - 1, k), np.float32)
-            for r, (j, (tokens, _)) in enumerate(zip(picked, rows)):
+            for r, (tokens, _) in enumerate(rows):
                 arr[r, :len(tokens)] = tokens
-                if int(j) in teachers:
-                    ids, probs = teachers[int(j)]
-                    t_ids[r, :len(ids)], t_probs[r, :len(probs)] = ids, probs
-            distilled = np.array([int(j) in teachers for j in picked])
-            teacher = (mx.array(t_ids), mx.array(t_probs), mx.array(distilled)) if teachers else ()
+            teacher = ()
+            if teachers:
+                t_ids = np.zeros((len(rows), width - 1, k), np.int32)
+                t_probs = np.zeros((len(rows), width - 1, k), np.float32)
+                for r, j in enumerate(picked):
+                    if j in teachers:
+                        ids, probs = teachers[j]
+                        t_ids[r, :len(ids)], t_probs[r, :len(probs)] = ids, probs
+                teacher = (mx.array(t_ids), mx.array(t_probs), mx.array([j in teachers for j in picked]))
             yield epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows]), teacher
 
 
@@ -304,11 +306,10 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     model.train()
     records = []
     try:
-        k = cfg.distill_top_k if teachers else 1
-        batches = _batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers, k)
-        for it, (epoch, batch, lengths, teacher) in enumerate(batches, 1):
+        batches = _batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers)
+        for it, (epoch, batch, lengths, targets) in enumerate(batches, 1):
             tic = time.perf_counter()
-            objective, ntoks, plain = step(batch, lengths, *teacher)
+            objective, ntoks, plain = step(batch, lengths, *targets)
             mx.eval(state, objective, ntoks, plain)
             seconds = time.perf_counter() - tic
             record = {"step": it, "epoch": epoch, "loss": plain.item(), "objective": objective.item(),
