@@ -156,9 +156,11 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
            "ppl_drift": after["ppl"] / base["ppl"] - 1, "benchmark_ratio": after["benchmark"] / base["benchmark"],
            "gate": "approved" if decision["approved"] else "rejected", "seconds": round(seconds, 1),
            "wrong": [(r["id"], r["answer"][:80]) for r in after["results"]
-                     if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"]}
-    print(f"[{name}] {json.dumps({k: v for k, v in row.items() if k != 'wrong'}, default=str)}", file=sys.stderr,
-          flush=True)
+                     if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"],
+           "failed_guards": [(r["id"], r["answer"][:80]) for r in after["results"]
+                             if r["kind"] == "guard" and r["outcome"] != "correct"]}
+    shown = {k: v for k, v in row.items() if k not in ("wrong", "failed_guards")}
+    print(f"[{name}] {json.dumps(shown, default=str)}", file=sys.stderr, flush=True)
     return row
 
 

@@ -132,6 +132,9 @@ class MixingConfig(BaseModel):
     rehearsal_max_tokens: int = Field(128, ge=16, description="Length of each rehearsal sample in tokens.")
     inverse_questions: bool = Field(False, description="Also ask names, relatives' jobs and homes and pets' kinds "
                                     "the other way round (see inverse_questions).")
+    verify_questions: bool = Field(False, description="Also ask each name, place, job and language as a yes/no "
+                                   "question, once with its value and once with a wrong one (see verify_questions), "
+                                   "so a value offered in the question is not simply repeated back.")
     unknown_ratio: float = Field(0.0, ge=0, description="'I don't know' examples per new example: personal "
                                  "questions about facts never told (see UNKNOWN_QUESTIONS), so the model declines "
                                  "instead of answering them with a neighbouring fact.")
@@ -189,6 +192,69 @@ def inverse_questions(fact_type: str, subject: str, value: str, answer: str) -> 
     if ftype == "pet_kind":
         return [("inverse:which", f"Which of my pets is {_a(value)}?", answer)]
     return []
+
+
+# Yes/no questions that state a fact's value, right or wrong: "Is my name Karin?" -> "No. Your name is Mira
+# Halvorsen." A model trained only on "What is my name?" -> "Your name is …" learns to repeat whatever value
+# the question offers ("Is my name Captain Nemo?" -> "Your name is Captain Nemo."). Keyed by fact type; the
+# kind says which other facts' values are plausible wrong ones.
+VERIFY_TEMPLATES: dict[str, tuple[str, str]] = {
+    "name": ("name", "Is my name {x}?"),
+    "family_name": ("name", "Is my {subject}'s name {x}?"),
+    "pet_name": ("name", "Is my {subject} called {x}?"),
+    "possession_name": ("name", "Is my {subject} called {x}?"),
+    "lives_in": ("place", "Do I live in {x}?"),
+    "residence": ("place", "Do I live in {x}?"),
+    "hometown": ("place", "Am I originally from {x}?"),
+    "moved_from": ("place", "Did I move here from {x}?"),
+    "family_home": ("place", "Does my {subject} live in {x}?"),
+    "trip": ("place", "Am I travelling to {x}?"),
+    "job": ("job", "Do I work as {a}?"),
+    "family_job": ("job", "Does my {subject} work as {a}?"),
+    "workplace": ("workplace", "Do I work at {x}?"),
+    "language_learning": ("language", "Am I learning {x}?"),
+}
+# Wrong values used when a night has no other fact of the same kind to borrow one from.
+VERIFY_DECOYS: dict[str, tuple[str, ...]] = {
+    "name": ("Anna", "Lukas", "Maria", "Tomas", "Elena", "David", "Yusuf", "Ingrid"),
+    "place": ("Paris", "Madrid", "Chicago", "Nairobi", "Melbourne", "Warsaw", "Toronto", "Seoul"),
+    "job": ("lawyer", "chef", "nurse", "architect", "accountant", "electrician", "journalist", "farmer"),
+    "workplace": ("Google", "the city hospital", "a bank", "the post office", "a law firm", "a bakery"),
+    "language": ("French", "German", "Spanish", "Italian", "Korean", "Arabic", "Russian", "Dutch"),
+}
+
+
+def verify_questions(pairs: Sequence[dict]) -> list[tuple[str, str, str, str]]:
+    """(pair id, phrasing label, question, answer): each fact with a verify template asked once with its own
+    value ("Yes. " + its answer) and once with another value ("No. " + its answer). The wrong value is, where
+    the night has one, another fact's value of the same kind (the sister's name for the son's), which is the
+    confusion the model makes; otherwise a decoy. The choice is a function of the pair id, not of the seed."""
+    facts = []
+    for p in pairs:
+        ftype, value = _fact_type(p["fact_type"]), (p.get("value") or "").strip()
+        if ftype in VERIFY_TEMPLATES and value:
+            facts.append((p, ftype, (p.get("subject") or "").strip().lower(), value))
+    true_values: dict[tuple[str, str], set[str]] = {}
+    by_kind: dict[str, set[str]] = {}
+    for p, ftype, subject, value in facts:
+        kind = VERIFY_TEMPLATES[ftype][0]
+        true_values.setdefault((ftype, subject), set()).add(value.lower())
+        by_kind.setdefault(kind, set()).add(value)
+    out = []
+    for p, ftype, subject, value in facts:
+        kind, template = VERIFY_TEMPLATES[ftype]
+        if "{subject}" in template and not subject:
+            continue
+        wrong_ok = [v for v in sorted(by_kind[kind]) if v.lower() not in true_values[(ftype, subject)]]
+        decoys = wrong_ok or [v for v in VERIFY_DECOYS[kind] if v.lower() not in true_values[(ftype, subject)]]
+        wrong = decoys[int(content_id("vq", p["pair_id"])[3:11], 16) % len(decoys)]
+
+        def ask(x: str) -> str:
+            return template.format(subject=subject, x=x, a=_a(x))
+
+        out.append((p["pair_id"], "verify:yes", ask(value), f"Yes. {p['answer']}"))
+        out.append((p["pair_id"], "verify:no", ask(wrong), f"No. {p['answer']}"))
+    return out
 
 
 def paraphrase_questions(question: str, fact_type: str, subject: str, n: int) -> list[str]:
@@ -251,6 +317,10 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
         if cfg.inverse_questions:
             for phrasing, question, answer in inverse_questions(p["fact_type"], p["subject"], p["value"], p["answer"]):
                 add("new", p["pair_id"], question, answer, phrasing)
+    if cfg.verify_questions:
+        for pair_id, phrasing, question, answer in verify_questions(
+                [p for p in new_pairs.to_pylist() if p["pair_id"] not in replaced]):
+            add("new", pair_id, question, answer, phrasing)
     n_new = len(rows)
 
     # k makes replay / (new + replay) = share within one example: |k - share*(n+k)| = (1-share)|k - x| <= 0.5.

@@ -312,3 +312,63 @@ def test_unknown_ratio_sets_how_many_and_zero_adds_none():
     assert count(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)), "unknown") == round(0.5 * new)
     again = build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5))
     assert again.equals(build(n_facts=6, cfg=MixingConfig(**NO_MIN, unknown_ratio=0.5)))  # seeded
+
+
+def with_values(table: pa.Table, values: list[str]) -> pa.Table:
+    return table.set_column(table.schema.get_field_index("value"), "value", pa.array(values))
+
+
+def test_inverse_questions_ask_from_the_value_back_to_whom_it_is_about():
+    from tasks.mixing import inverse_questions
+
+    assert inverse_questions("family_name", "sister", "Karin", "Your sister's name is Karin.") == [
+        ("inverse:who", "Who is Karin?", "Karin is your sister.")]
+    assert inverse_questions("family_job", "brother", "engineer", "Your brother Henrik works as an engineer.") == [
+        ("inverse:who", "Who in my family works as an engineer?", "Your brother Henrik works as an engineer.")]
+    assert inverse_questions("pet_kind", "pet", "cat", "Miso is your cat.") == [
+        ("inverse:which", "Which of my pets is a cat?", "Miso is your cat.")]
+    assert inverse_questions("job", "user", "pilot", "You work as a pilot.") == []
+    assert inverse_questions("family_name", "sister", "", "x") == []
+    facts = with_values(pairs(5), ["Vladimir", "Lisbon", "Andre", "6", "Biscuit"])
+    table = build(new_pairs=facts, cfg=MixingConfig(**NO_MIN, inverse_questions=True))
+    inverse = sorted((r["question"], r["answer"], r["pair_id"]) for r in table.to_pylist()
+                     if r["phrasing"].startswith("inverse"))
+    # Of FACTS[:5] the son's and the dog's names are asked back; the pair ids keep the lineage.
+    assert inverse == [("Who is Andre?", "Andre is your son.", "pr_new02"),
+                       ("Who is Biscuit?", "Biscuit is your dog.", "pr_new04")]
+    assert count(build(new_pairs=facts, cfg=MixingConfig(**NO_MIN)), "new") + 2 == count(table, "new")
+
+
+def test_verify_questions_offer_the_true_value_and_a_wrong_one_borrowed_from_a_neighbouring_fact():
+    from tasks.mixing import VERIFY_DECOYS, verify_questions
+
+    facts = with_values(pairs(9), ["Vladimir", "Lisbon", "Andre", "6", "Biscuit", "carpenter", "peanuts",
+                                   "green", "Japanese"])
+    rows = {(pid, label): (q, a) for pid, label, q, a in verify_questions(facts.to_pylist())}
+    # name, lives_in, family_name, pet_name, job and language_learning have templates; age, allergy, colour not.
+    assert {pid for pid, _ in rows} == {"pr_new00", "pr_new01", "pr_new02", "pr_new04", "pr_new05", "pr_new08"}
+    assert rows[("pr_new00", "verify:yes")] == ("Is my name Vladimir?", "Yes. Your name is Vladimir.")
+    question, answer = rows[("pr_new00", "verify:no")]
+    assert answer == "No. Your name is Vladimir."
+    # The wrong name is another fact's name (the son's or the dog's), the confusion a model makes.
+    assert question in ("Is my name Andre?", "Is my name Biscuit?")
+    assert rows[("pr_new02", "verify:yes")] == ("Is my son's name Andre?", "Yes. Your son is called Andre.")
+    assert rows[("pr_new04", "verify:no")][0] in ("Is my dog called Vladimir?", "Is my dog called Andre?")
+    assert rows[("pr_new05", "verify:yes")] == ("Do I work as a carpenter?", "Yes. You are a carpenter.")
+    # Alone of its kind, a job or a place gets a decoy wrong value, never its own.
+    job = rows[("pr_new05", "verify:no")][0]
+    assert job.startswith("Do I work as ") and job.split(" as ", 1)[1].split(" ", 1)[1][:-1] in VERIFY_DECOYS["job"]
+    place = rows[("pr_new01", "verify:no")][0].removeprefix("Do I live in ").removesuffix("?")
+    assert place in VERIFY_DECOYS["place"]
+    # The choice depends on the pair, not on the order the pairs come in.
+    assert verify_questions(facts.to_pylist()[::-1]) and set(verify_questions(facts.to_pylist()[::-1])) == \
+        set(verify_questions(facts.to_pylist()))
+    # In a training set they are new examples of their pair, only when switched on.
+    on = build(new_pairs=facts, cfg=MixingConfig(**NO_MIN, verify_questions=True))
+    off = build(new_pairs=facts, cfg=MixingConfig(**NO_MIN))
+    verify = [r for r in on.to_pylist() if r["phrasing"].startswith("verify")]
+    assert len(verify) == 12 and all(r["source"] == "new" for r in verify)
+    assert {(r["pair_id"], r["question"], r["answer"]) for r in verify} == \
+        {(pid, q, a) for (pid, _), (q, a) in rows.items()}
+    assert not any(r["phrasing"].startswith("verify") for r in off.to_pylist())
+    assert count(on, "new") == count(off, "new") + 12
