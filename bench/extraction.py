@@ -1,0 +1,87 @@
+"""Extraction quality per evaluation case: which of the person's stated facts stages 1-3 turn into pairs.
+
+    python bench/extraction.py [--case DIR ...] [-v]
+
+For each case (default: the labelled case, the development case and the held-out unseen case): a fresh
+home, the case's sessions ingested as `slowwave ingest` does, then scoring, template extraction, merging
+and the firewall with the shipped defaults (no model). A pair matches a fact of the case's facts.json on
+fact type + subject + normalized value; superseded pairs do not count. Prints, per case, the exchanges,
+the current pairs, recall (facts found / facts stated) and precision (facts found / pairs), and with -v
+the facts missed and the pairs that match no fact. Seconds per case.
+
+Only the development case may be used to write or tune templates; the unseen case measures them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CASES = [ROOT / "tasks" / "data" / "eval_case", ROOT / "bench" / "cases" / "dev", ROOT / "bench" / "cases" / "unseen"]
+
+
+def measure(case: Path) -> dict:
+    """Recall, precision and the unmatched facts and pairs of one case."""
+    import pyarrow.compute as pc
+
+    from flows.config import Settings
+    from flows.ingest import ingest_paths
+    from storage.home import Home
+    from storage.warehouse import read_table
+    from tasks.extraction import extract_template_pairs, merge_candidates
+    from tasks.firewall import apply_firewall
+    from tasks.scoring import score_exchanges
+    from tasks.templates import normalize_value
+
+    truth_file = case / "facts.json"
+    if not truth_file.is_file():
+        raise SystemExit(f"extraction: {truth_file}: no such file (a case needs sessions/ and facts.json)")
+    truth = json.loads(truth_file.read_text(encoding="utf-8"))
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="slowwave-extraction-") as tmp:
+        home = Home(Path(tmp)).ensure()
+        ingest_paths(home, [case / "sessions"], settings.ingest)
+        exchanges = read_table(home, "exchanges")
+    scored = score_exchanges(exchanges, settings.scoring)
+    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"],
+                                         value_set=scored.filter(scored["retained"])["exchange_id"]))
+    candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
+    pairs, _ = apply_firewall(candidates, exchanges, scored, settings.firewall)
+
+    def key(fact_type: str, subject: str, value: str) -> tuple[str, str, str]:
+        return fact_type, subject, normalize_value(value)
+
+    found = {key(p["fact_type"], p["subject"], p["value"]) for p in pairs.to_pylist() if p["superseded_by"] is None}
+    stated = {key(f["fact_type"], f["subject"], f["value"]) for f in truth["facts"]}
+    hits = found & stated
+    return {"case": case.name, "exchanges": exchanges.num_rows, "pairs": len(found), "facts": len(stated),
+            "recall": len(hits) / len(stated) if stated else 0.0,
+            "precision": len(hits) / len(found) if found else 0.0,
+            "missed": sorted(stated - found), "unmatched": sorted(found - stated)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", type=Path, action="append", default=None, help="a case folder (repeatable)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list the missed facts and unmatched pairs")
+    args = ap.parse_args(argv)
+    print(f"{'case':<12} {'exchanges':>9} {'pairs':>6} {'facts':>6} {'recall':>7} {'precision':>9}")
+    for case in args.case or [c for c in CASES if c.is_dir()]:
+        r = measure(case)
+        print(f"{r['case']:<12} {r['exchanges']:>9} {r['pairs']:>6} {r['facts']:>6} {r['recall']:>7.2f} "
+              f"{r['precision']:>9.2f}")
+        if args.verbose:
+            for what in ("missed", "unmatched"):
+                for fact in r[what]:
+                    print(f"    {what}: {' | '.join(fact)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
