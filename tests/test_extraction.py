@@ -231,3 +231,72 @@ def test_questions_are_asked_as_the_user_would():
     assert user_question("How old is your son Emil?") == "How old is my son Emil?"
     assert user_question("Where were you born?") == "Where was I born?"
     assert user_question("What do you do every morning?") == "What do I do every morning?"
+
+
+# Casual wordings (bench/cases/dev): each family's new pattern, then a near miss that must not give that fact.
+@pytest.mark.parametrize("texts, fact", [
+    (("hiya! I'm Dalia Rahimi, quick question",), ("name", "user", "Dalia Rahimi")),
+    (("lol im 36 and already tired",), ("age", "user", "36")),
+    (("oh btw we've been living in Valencia since 2023",), ("residence", "user", "Valencia")),
+    (("We relocated here from Marseille in 2023",), ("moved_from", "user", "Marseille")),
+    (("I was born and raised in Tunis",), ("hometown", "user", "Tunis")),
+    (("i'm a sound engineer, mostly live theatre stuff",), ("job", "user", "sound engineer")),
+    (("I’m a nurse.",), ("job", "user", "nurse")),  # a curly apostrophe, as phones type it
+    (("been working at Palau Audio for about four years now",), ("workplace", "user", "Palau Audio")),
+    (("my fave band is Tinariwen btw",), ("favorite", "band", "Tinariwen")),
+    (("my favourite food in the world is brik",), ("favorite", "food", "brik")),
+    (("I've always loved old Egyptian cinema",), ("likes", "user", "old Egyptian cinema")),
+    (("also im obsessed with padel at the moment",), ("likes", "user", "padel")),
+    (("I'm not a big fan of crowds tbh",), ("dislikes", "user", "crowds")),
+    (("i honestly can't bear mushrooms",), ("dislikes", "user", "mushrooms")),
+    (("i've got a severe sesame allergy",), ("allergy", "user", "sesame")),
+    (("haha. Oh and allergic to penicillin too",), ("allergy", "user", "penicillin")),
+    (("nice. also been pescatarian for like ten years",), ("diet", "user", "pescatarian")),
+    (("my car's a battered old Seat Ibiza",), ("possession", "car", "Seat Ibiza")),
+    (("my laptop's a Dell XPS 15",), ("possession", "computer", "Dell XPS 15")),
+    (("my birthday's on feb 9",), ("birthday", "user", "feb 9")),
+    (("my husband Tariq turns 40 on the 3rd of May",), ("birthday", "husband", "the 3rd of May")),
+    (("we're off to Istanbul in August",), ("trip", "user", "Istanbul")),
+    (("I'll be in Rotterdam next week for a conference",), ("trip", "user", "Rotterdam")),
+    (("my big goal for this year is to finish a half marathon",), ("plan", "user", "finish a half marathon")),
+    (("on saturdays I usually take Yasmine to the market",), ("routine", "saturday", "take Yasmine to the market")),
+    (("and I hit the gym every thursday after work",), ("routine", "thursday", "hit the gym")),
+    (("lately i've been getting into calligraphy",), ("hobby", "user", "calligraphy")),
+    (("I took up crochet over the winter",), ("hobby", "user", "crochet")),
+    (("I've been playing the oud since I was twelve",), ("instrument", "user", "oud")),
+    (("I speak Arabic, French and a bit of English",), ("language_spoken", "user", "English")),
+    (("I'm slowly picking up Spanish",), ("language_learning", "user", "Spanish")),
+    (("our daughter Yasmine is 6",), ("family_age", "daughter", "6")),
+    (("my big sister Rania's a pharmacist",), ("family_name", "sister", "Rania")),
+    (("my big sister Rania's a pharmacist",), ("family_job", "sister", "pharmacist")),
+    (("My sister Rania is great.", "she lives over in Montreal"), ("family_home", "sister", "Montreal")),
+    (("my mum and dad still live in Tunis",), ("family_home", "father", "Tunis")),
+    (("I've got two cats, Pistache and Loukoum",), ("pet_name", "cat", "Loukoum")),
+    (("we adopted a rescue greyhound in january, his name's Comet",), ("pet_name", "dog", "Comet")),
+    (("we adopted a rescue greyhound in january, his name's Comet",), ("pet_breed", "dog", "greyhound")),
+    (("I have a cat named Loukoum.", "Loukoum's a ragdoll so she's lazy"), ("pet_breed", "cat", "ragdoll")),
+])
+def test_casual_wordings(texts, fact):
+    assert fact in _facts(*texts)
+
+
+@pytest.mark.parametrize("texts, fact_type", [
+    (("morning! I'm exhausted",), "name"),
+    (("my birthday's on feb 9 so I've got a while before I'm 37",), "age"),
+    (("my colleague has been living in Lyon",), "residence"),
+    (("I'm a complete beginner.", "I'm an Italian.", "I'm a vegetarian."), "job"),
+    (("my son is allergic to eggs",), "allergy"),
+    (("he's been vegan for years",), "diet"),
+    (("I'm not a big fan of crowds",), "likes"),
+    (("I'll be in touch", "we'll be in a meeting until 3"), "trip"),
+    (("my goal is to fix it",), "plan"),
+    (("on saturday I go to a wedding",), "routine"),
+    (("I'm getting into bed now", "I took up too much of your time"), "hobby"),
+    (("I'm picking up Maya from school",), "language_learning"),
+    (("I have a husband named Tariq.", "we adopted a rescue greyhound, his name's Comet"), "family_name"),
+    (("My mom is a nurse.", "my colleague Ines lives in Lyon and she's a producer"), "family_job"),
+    (("My mom is a nurse.", "my colleague Ines lives in Lyon and she's a producer"), "family_home"),
+])
+def test_casual_near_misses(texts, fact_type):
+    wrong = {"family_name": "Comet", "family_job": "producer", "family_home": "Lyon"}.get(fact_type)
+    assert not [f for f in _facts(*texts) if f[0] == fact_type and (wrong is None or f[2] == wrong)]
