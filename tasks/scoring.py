@@ -51,25 +51,25 @@ class ScoringConfig(BaseModel):
     preference_bonus: float = Field(0.2, description="Importance added for a stated preference (importance:preference).")
     preference_markers: tuple[str, ...] = Field(
         ("i prefer", "i (?:really )?like", "i (?:really )?love", "i enjoy", "my (?:favou?rite|fave)", "i hate",
-         "i dislike", "i can't stand", "i cannot stand", "i can't bear", "i don't like", "fan of", "i adore",
+         "i dislike", "i can't stand", "i cannot stand", "can't bear", "i don't like", "fan of", "i adore",
          "obsessed with"),
         description="Fragments that mark a stated preference or dislike.")
     personal_bonus: float = Field(0.2, description="Importance added for a personal fact (importance:personal).")
     personal_markers: tuple[str, ...] = Field(
         ("my name", "call me", "i'm called", "i am called", "(?-i:[Tt]his is [A-Z][a-z]+)",
-         "(?:hi|hiya|hey|hello)[,!]? i'?m (?-i:[A-Z])", "i live", "we live", "living in",
+         "(?:hi|hiya|hey|hello)[,!]? i'?m (?-i:[A-Z][a-z]+)", "i live", "we live", "living in",
          "i moved", "we moved", "relocated", "i'm from", "i am from", "originally from", "grew up", "born and raised",
          "based in", "i work", "been working", "my job", "my boss", "i'm an? \\w+ at",
          "(?:my|our) (?:\\w+ )?(?:wife|husband|partner|girlfriend|boyfriend|fianc[ée]e?)",
          "(?:my|our) (?:\\w+ )?(?:son|daughter|kids?|children|baby|brother|sister|siblings?|mom|mum|mother|dad|father|"
          "parents)",
-         "(?:i|we) (?:also )?(?:have|own|use|drive|adopted|got) an?", "named", "called (?-i:[A-Z])",
+         "(?:i|we) (?:also )?(?:have|own|use|drive|adopted|got) an?", "named", "called (?-i:[A-Z][a-z]+)",
          "(?:dog|cat|puppy|kitten|pet|parrot|rabbit|hamster|horse|collie|retriever|terrier|spaniel)s?",
          "i'm allergic", "i am allergic", "allergic to", "vegetarian", "vegan", "pesc[ae]tarian", "gluten", "lactose",
          "i don't eat", "birthday", "bday", "i was born", "years old", "turned \\d+", "(?:he|she)(?:'s| is) \\d+",
          "i'?m \\d+", "i am \\d+", "my car", "my (?:laptop|computer|phone|bike|boat)", "i'm learning", "i am learning",
-         "picking up (?-i:[A-Z])", "i speak", "fluent in", "(?:going|flying|traveling|travelling|heading|moving) to",
-         "off to (?-i:[A-Z])", "i'll be in (?-i:[A-Z])", "trip to", "planning", "my (?:\\w+ )?goal",
+         "picking up (?-i:[A-Z][a-z]+)", "i speak", "fluent in", "(?:going|flying|traveling|travelling|heading|moving) to",
+         "off to (?-i:[A-Z][a-z]+)", "i'll be in (?-i:[A-Z][a-z]+)", "trip to", "planning", "my (?:\\w+ )?goal",
          "every (?:day|morning|evening|night|week|weekend|monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
          "my hobb(?:y|ies)", "in my free time", "(?:i'm|i am) (?:also |really )?into", "getting into", "took up",
          "i(?:'ve been| have been)? play(?:ing)?", "i usually", "i'm married",

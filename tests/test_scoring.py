@@ -52,6 +52,16 @@ def test_short_personal_fact_is_retained_and_small_talk_is_not():
     assert [out[f"ex_{i}"]["retained"] for i in (1, 2, 3)] == [False, False, False]
 
 
+def test_casually_typed_facts_are_retained_and_capitalised_words_are_matched_whole():
+    facts = ["hiya! I'm Dalia, quick question", "we're off to Istanbul in August", "im 36 lol",
+             "my fave band is Tinariwen btw", "i honestly can't bear mushrooms", "my big sister lives in Montreal",
+             "our dog is called Pepper", "I've been playing the oud for years"]
+    chat = ["we're off to bed now", "it is called quits", "hiya! I'm tired", "I'll be in touch"]
+    out = score_exchanges(_table(facts + chat), CFG).to_pylist()
+    assert [r["retained"] for r in out] == [True] * len(facts) + [False] * len(chat)
+    assert all("importance:personal" in r["rules"] or "importance:preference" in r["rules"] for r in out[:len(facts)])
+
+
 def test_scores_are_clipped_to_one():
     cfg = ScoringConfig(importance_baseline=0.9)
     row = score_exchanges(_table(["Actually I prefer it, my wife says so!"]), cfg).to_pylist()[0]
