@@ -41,5 +41,5 @@ def test_extraction_finds_every_labelled_fact_and_most_development_facts():
     assert (labelled["recall"], labelled["precision"]) == (1.0, 1.0), (labelled["missed"], labelled["unmatched"])
     dev = extraction_bench.measure(CASES["dev"])
     # The development case is where templates are tuned; its floor keeps what was gained there.
-    assert dev["recall"] >= 0.6 and dev["precision"] >= 0.95, (dev["missed"], dev["unmatched"])
+    assert dev["recall"] >= 0.9 and dev["precision"] >= 0.95, (dev["missed"], dev["unmatched"])
     assert dev["facts"] == 52 and dev["exchanges"] == 50
