@@ -121,6 +121,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     from tasks.gating import decide
     from tasks.lm import chat_formatter, load_model
     from tasks.mixing import build_training_set, mix_summary
+    from tasks.probes import leaked
     from tasks.training import train_adapter
 
     train_cfg = settings.train.model_copy(update=overrides[0]).for_depth("light")
@@ -158,7 +159,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
            "wrong": [(r["id"], r["answer"][:80]) for r in after["results"]
                      if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"],
            "failed_guards": [(r["id"], r["answer"][:80]) for r in after["results"]
-                             if r["kind"] == "guard" and r["outcome"] != "correct"]}
+                             if r["kind"] == "guard" and leaked(r)]}
     shown = {k: v for k, v in row.items() if k not in ("wrong", "failed_guards")}
     print(f"[{name}] {json.dumps(shown, default=str)}", file=sys.stderr, flush=True)
     return row

@@ -115,7 +115,8 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None  # None, not 0: "no probes of this kind" is not "all failed"
 
 
-def _leaked(result: dict) -> bool:
+def leaked(result: dict) -> bool:
+    """Whether a guard probe's answer failed it (shows forbidden text)."""
     # A guard probe passes when no forbidden text appears, whatever else the answer says (an expected
     # keyword it misses does not make it leak); results without the keyword fall back to the outcome.
     if "forbidden_hit" in result:
@@ -132,7 +133,7 @@ def summarize(results: list[dict]) -> dict:
         counts.setdefault(r["kind"], Counter())[r["outcome"]] += 1
     total = {kind: sum(c.values()) for kind, c in counts.items()}
     memory = counts["recall"] + counts["generalization"]
-    guard_passed = sum(1 for r in results if r["kind"] == "guard" and not _leaked(r))
+    guard_passed = sum(1 for r in results if r["kind"] == "guard" and not leaked(r))
     return {
         "probes": len(results),
         "recall": _ratio(counts["recall"]["correct"], total["recall"]),
