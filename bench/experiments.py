@@ -72,24 +72,15 @@ def parse_overrides(text: str) -> tuple[dict, dict]:
 
 def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
-    from flows.consolidation import anchors_for, latest_buffer, rehearsal_for
-    from flows.ingest import ingest_paths
-    from storage.warehouse import read_table
-    from tasks.extraction import extract_template_pairs, merge_candidates
-    from tasks.firewall import apply_firewall
+    from extraction import curate  # bench/extraction.py
+    from flows.consolidation import anchors_for, latest_buffer
     from tasks.model_pull import ensure_model
-    from tasks.scoring import score_exchanges
 
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
-    ingest_paths(home, [case / "sessions"], settings.ingest)
-    exchanges = read_table(home, "exchanges")
-    scored = score_exchanges(exchanges, settings.scoring)
-    keep = scored.filter(scored["retained"])["exchange_id"]
-    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"], value_set=keep))
-    candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
-    pairs, rejections = apply_firewall(candidates, exchanges, scored, settings.firewall)
-    return {"home": home, "version": version, "pairs": pairs, "rejections": rejections, "buffer": latest_buffer(home),
-            "anchors": anchors_for(home, "bench", settings), "exchanges": exchanges.num_rows}
+    curated = curate(home, case, settings)
+    return {"home": home, "version": version, "pairs": curated["pairs"], "rejections": curated["rejections"],
+            "buffer": latest_buffer(home), "anchors": anchors_for(home, "bench", settings),
+            "exchanges": curated["exchanges"].num_rows}
 
 
 def rehearsal(home: Home, settings, mixing_cfg) -> list[str]:

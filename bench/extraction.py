@@ -26,33 +26,40 @@ sys.path.insert(0, str(ROOT))
 CASES = [ROOT / "tasks" / "data" / "eval_case", ROOT / "bench" / "cases" / "dev", ROOT / "bench" / "cases" / "unseen"]
 
 
-def measure(case: Path) -> dict:
-    """Recall, precision and the unmatched facts and pairs of one case."""
+def curate(home, case: Path, settings) -> dict:
+    """The case's sessions ingested into home, then stages 1-3 (scoring, template extraction, merging, the
+    firewall) with the given settings and no model: exchanges, scored, pairs and rejections."""
     import pyarrow.compute as pc
 
-    from flows.config import Settings
     from flows.ingest import ingest_paths
-    from storage.home import Home
     from storage.warehouse import read_table
     from tasks.extraction import extract_template_pairs, merge_candidates
     from tasks.firewall import apply_firewall
     from tasks.scoring import score_exchanges
+
+    ingest_paths(home, [case / "sessions"], settings.ingest)
+    exchanges = read_table(home, "exchanges")
+    scored = score_exchanges(exchanges, settings.scoring)
+    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"],
+                                         value_set=scored.filter(scored["retained"])["exchange_id"]))
+    candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
+    pairs, rejections = apply_firewall(candidates, exchanges, scored, settings.firewall)
+    return {"exchanges": exchanges, "scored": scored, "pairs": pairs, "rejections": rejections}
+
+
+def measure(case: Path) -> dict:
+    """Recall, precision and the unmatched facts and pairs of one case."""
+    from flows.config import Settings
+    from storage.home import Home
     from tasks.templates import normalize_value
 
     truth_file = case / "facts.json"
     if not truth_file.is_file():
         raise SystemExit(f"extraction: {truth_file}: no such file (a case needs sessions/ and facts.json)")
     truth = json.loads(truth_file.read_text(encoding="utf-8"))
-    settings = Settings()
     with tempfile.TemporaryDirectory(prefix="slowwave-extraction-") as tmp:
-        home = Home(Path(tmp)).ensure()
-        ingest_paths(home, [case / "sessions"], settings.ingest)
-        exchanges = read_table(home, "exchanges")
-    scored = score_exchanges(exchanges, settings.scoring)
-    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"],
-                                         value_set=scored.filter(scored["retained"])["exchange_id"]))
-    candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
-    pairs, _ = apply_firewall(candidates, exchanges, scored, settings.firewall)
+        curated = curate(Home(Path(tmp)).ensure(), case, Settings())
+    exchanges, pairs = curated["exchanges"], curated["pairs"]
 
     def key(fact_type: str, subject: str, value: str) -> tuple[str, str, str]:
         return fact_type, subject, normalize_value(value)

@@ -309,17 +309,16 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
                          "phrasing": phrasing})
 
     replaced = supersession(new_pairs)
-    for p in new_pairs.to_pylist():
-        if p["pair_id"] in replaced:
-            continue  # an older value of a fact restated tonight is not practised
+    # An older value of a fact restated tonight is not practised.
+    current = [p for p in new_pairs.to_pylist() if p["pair_id"] not in replaced]
+    for p in current:
         for phrasing, question in _phrasings(p["question"], p["fact_type"], p["subject"], cfg.paraphrases):
             add("new", p["pair_id"], question, p["answer"], phrasing)
         if cfg.inverse_questions:
             for phrasing, question, answer in inverse_questions(p["fact_type"], p["subject"], p["value"], p["answer"]):
                 add("new", p["pair_id"], question, answer, phrasing)
     if cfg.verify_questions:
-        for pair_id, phrasing, question, answer in verify_questions(
-                [p for p in new_pairs.to_pylist() if p["pair_id"] not in replaced]):
+        for pair_id, phrasing, question, answer in verify_questions(current):
             add("new", pair_id, question, answer, phrasing)
     n_new = len(rows)
 
