@@ -1,4 +1,4 @@
-"""Tokens/s of greedy answering: mlx-lm `batch_generate` (tasks/answering.py) vs one `generate` per question.
+"""Tokens/s of greedy answering: mlx-lm `batch_generate` (tasks/model/answering.py) vs one `generate` per question.
 
 Usage: .venv/bin/python bench/answering.py [--questions 32] [--batch-size 8] [--max-tokens 48] [--model DIR]
 Answers the first N benchmark questions both ways with the default float32 model (or --model), checks that
@@ -15,20 +15,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.blas import ensure_fast_blas  # noqa: E402
+from tasks.model.blas import ensure_fast_blas  # noqa: E402
 
 BLAS = ensure_fast_blas()  # before mlx is imported
 
 from mlx_lm import generate, load  # noqa: E402
 
-from tasks.answering import answer_questions, chat_tokens  # noqa: E402
+from tasks.model.answering import answer_questions, chat_tokens  # noqa: E402
 from tasks.gating import GateConfig  # noqa: E402
 from tasks.probes import load_benchmark  # noqa: E402
 
 
 def _default_model() -> Path:
-    from tasks.model_config import ModelConfig
-    from tasks.model_pull import converted_default
+    from tasks.model.config import ModelConfig
+    from tasks.model.pull import converted_default
 
     return converted_default(ModelConfig(quantized=False), lambda *_: None)
 

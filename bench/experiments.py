@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.blas import ensure_fast_blas  # noqa: E402
+from tasks.model.blas import ensure_fast_blas  # noqa: E402
 
 ensure_fast_blas()
 
@@ -74,7 +74,7 @@ def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
     from extraction import curate  # bench/extraction.py
     from flows.consolidation import anchors_for, latest_buffer
-    from tasks.model_pull import ensure_model
+    from tasks.model.pull import ensure_model
 
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
     curated = curate(home, case, settings)
@@ -92,7 +92,7 @@ def rehearsal(home: Home, settings, mixing_cfg) -> list[str]:
 
 def measure_model(model, tok, probes: list[dict], settings) -> dict:
     """Probe summary + per-probe outcomes, benchmark score and perplexity, as the gate and eval measure them."""
-    from tasks.answering import answer_questions
+    from tasks.model.answering import answer_questions
     from tasks.gating import load_gate_inputs, measure
     from tasks.probes import score_probe, summarize
 
@@ -110,7 +110,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
                base: dict) -> dict:
     from flows.learning import training_rows
     from tasks.gating import decide
-    from tasks.lm import chat_formatter, load_model
+    from tasks.model.loading import chat_formatter, load_model
     from tasks.mixing import build_training_set, mix_summary
     from tasks.probes import leaked
     from tasks.training import train_adapter
@@ -191,7 +191,7 @@ def results_markdown(rows: list[dict], base: dict, prepared: dict, command: str,
 
 def main(argv: list[str] | None = None) -> int:
     from flows.config import Settings
-    from tasks.lm import load_model
+    from tasks.model.loading import load_model
     from tasks.probes import load_probes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -7,7 +7,7 @@ the same chat examples. mlx-lm's CLI reports tokens/s once per epoch; its loss a
 padding target per row (see tasks/training.py), so its figure is corrected by T/(T + rows) before
 comparing. Epoch 1 (graph compilation) is left out of both. Target: ours/CLI >= 0.95.
 
-The CLI subprocess does not import tasks.blas, so it gets LD_PRELOAD=<the BLAS this process
+The CLI subprocess does not import tasks.model.blas, so it gets LD_PRELOAD=<the BLAS this process
 loaded>: both sides use the same GEMM. The machine is shared: alternate rounds (--rounds) and
 read the medians and the spread, not one number. Under contention (load average > cores) both
 loops slowed ~15x here, not ~2x: MLX's and OpenBLAS's threads oversubscribe the two cores.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.blas import ensure_fast_blas, measure_gflops  # noqa: E402
+from tasks.model.blas import ensure_fast_blas, measure_gflops  # noqa: E402
 
 BLAS = ensure_fast_blas()  # before mlx is imported (by tasks.training)
 
@@ -56,8 +56,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")  # rich keeps bold even with NO_COLOR
 
 def default_model() -> Path:
     """The float32 default model from `slowwave model pull`'s cache."""
-    from tasks.model_config import ModelConfig
-    from tasks.model_pull import converted_default
+    from tasks.model.config import ModelConfig
+    from tasks.model.pull import converted_default
 
     return converted_default(ModelConfig(quantized=False), print)
 

@@ -66,7 +66,7 @@ def cmd_eval(args, home: Home) -> int:
 def cmd_model(args, home: Home) -> int:
     from flows.config import load_settings
     from storage.ids import new_run_id
-    from tasks.model_pull import ensure_model
+    from tasks.model.pull import ensure_model
 
     settings = load_settings(home.config_file)
     version = ensure_model(home, settings.model, new_run_id(), say=_say)

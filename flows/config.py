@@ -19,7 +19,7 @@ from tasks.firewall import FirewallConfig
 from tasks.gating import GateConfig
 from tasks.ingest import IngestConfig
 from tasks.mixing import MixingConfig
-from tasks.model_config import ModelConfig
+from tasks.model.config import ModelConfig
 from tasks.replay import ReplayConfig
 from tasks.scoring import ScoringConfig
 from tasks.training import TrainConfig

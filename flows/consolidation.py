@@ -21,7 +21,7 @@ from storage.atomic import atomic_path
 from storage.ids import content_id, sha256_file
 from storage.home import Home
 from storage.warehouse import read_table, table_files, write_table
-from tasks.lm import chat_formatter, load_model
+from tasks.model.loading import chat_formatter, load_model
 
 ANCHOR_PROMPTS = "anchor_prompts.jsonl"
 
@@ -60,7 +60,7 @@ def _generated_file(kind: str, key: str) -> Path:
     """Where a model's generated data (anchor answers, rehearsal prose) lives: shipped with slowwave for the
     default float32 model (made here once), else in the user's cache, per model content."""
     from tasks.data_files import DATA_DIR
-    from tasks.model_pull import cache_dir
+    from tasks.model.pull import cache_dir
 
     shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"
     return shipped if shipped.exists() else cache_dir() / kind / f"{key}.parquet"
@@ -68,7 +68,7 @@ def _generated_file(kind: str, key: str) -> Path:
 
 def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     """The root model's answers to the shipped general prompts, generated once per home and kept."""
-    from tasks.answering import answer_questions
+    from tasks.model.answering import answer_questions
     from tasks.data_files import data_path
 
     root = root_version(home)
@@ -142,7 +142,7 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
     model, tok = load_model(model_dir)
     dreams = None
     if depth == "deep":
-        from tasks.answering import sample_answers
+        from tasks.model.answering import sample_answers
 
         def sample(chats: list[list[dict]], s: int) -> list[str]:
             return sample_answers(model, tok, chats, temperature=settings.dreams.temperature, seed=s,

@@ -18,14 +18,14 @@ def _size(path) -> str:
 
 def doctor_lines(home: Home) -> list[str]:
     """Platform, MLX backend, BLAS and its measured speed, model, warehouse, Prefect API."""
-    from tasks.blas import ensure_fast_blas, measure_gflops
+    from tasks.model.blas import ensure_fast_blas, measure_gflops
 
     blas = ensure_fast_blas()  # before MLX is imported anywhere
     import mlx.core as mx
 
     from flows.prefect_env import configure
     from storage import registry
-    from tasks.model_pull import cache_dir
+    from tasks.model.pull import cache_dir
 
     lines = [
         f"platform:   {platform.system()} {platform.machine()}, Python {sys.version.split()[0]}",

@@ -33,7 +33,7 @@ def resolve_versions(home: Home, names: list[str] | None, settings, run_id: str,
     """The named versions ('current' allowed; all checked before any model loads), or the current one
     (pulled on first use)."""
     if not names:
-        from tasks.model_pull import ensure_model
+        from tasks.model.pull import ensure_model
 
         return [ensure_model(home, settings.model, run_id, say=say)]
     current = registry.current_name(home)
@@ -44,7 +44,7 @@ def resolve_versions(home: Home, names: list[str] | None, settings, run_id: str,
 def evaluate_version(home: Home, version: registry.Version, probes: list[dict], probes_file: Path,
                      probes_sha256: str, cfg: EvalConfig, run_id: str, say: Say) -> dict:
     """Load one version (sha256-verified against its manifest), evaluate it, write `eval_runs` and `eval_answers`."""
-    from tasks.lm import load_model
+    from tasks.model.loading import load_model
 
     say(f"{version.name}: verifying and loading {version.path}")
     model, tokenizer = load_model(version.path)  # checks every file against the manifest before loading

@@ -23,7 +23,7 @@ from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id, sha256_bytes
 from storage.warehouse import read_table, write_table
-from tasks.lm import load_model
+from tasks.model.loading import load_model
 
 CODE_VERSION = "slowwave 0.1.0"
 # Test-only: called after every training step, to simulate a failure mid-training. For a real kill,
@@ -152,7 +152,7 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
                  text: str) -> dict:
     """The gate's measurement of a registered version, cached by model content and inputs."""
     from tasks.gating import inputs_sha256, measure, measure_new_facts
-    from tasks.model_pull import cache_dir
+    from tasks.model.pull import cache_dir
 
     cfg = settings.gate
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)

@@ -51,14 +51,14 @@ def ingest_task(home: Home, settings: Settings, run_id: str) -> IngestReport | N
 @task(name="load-model", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def model_task(home: Home, settings: Settings, run_id: str):
     """The current model version (pulled and registered the first time; retried: download and disk)."""
-    from tasks.model_pull import ensure_model
+    from tasks.model.pull import ensure_model
 
     return ensure_model(home, settings.model, run_id, say=get_run_logger().info)
 
 
 def _extraction_generator(model_dir: Path, settings: Settings):
-    from tasks.answering import generate_chats
-    from tasks.lm import load_model
+    from tasks.model.answering import generate_chats
+    from tasks.model.loading import load_model
 
     model, tok = load_model(model_dir)
     cfg = settings.extraction

@@ -73,7 +73,7 @@ def summarize_rows(rows: Sequence[dict]) -> dict:
 def evaluate(model, tokenizer, probes: Sequence[dict], cfg: EvalConfig = EvalConfig(), *,
              on_progress: Progress | None = None) -> Evaluation:
     """Greedy answers to every probe, scored: per-probe rows and the summary (recall, precision, …)."""
-    from tasks.answering import answer_questions  # MLX is imported only where a model is used
+    from tasks.model.answering import answer_questions  # MLX is imported only where a model is used
 
     started = time.perf_counter()
     answers: list[str] = []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from storage.errors import ModelError
 from storage.registry import MANIFEST, verify_folder
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before mlx: the bundled reference BLAS makes every matmul ~30x slower
 
@@ -90,7 +90,7 @@ def smoke_test(model_dir: Path, questions: list[dict], *, max_tokens: int = 24) 
     """Load a model folder, greedy-answer benchmark questions in batches and count the correct ones."""
     from mlx_lm import load
 
-    from tasks.answering import answer_questions
+    from tasks.model.answering import answer_questions
     from tasks.probes import score_answer
 
     if not questions:

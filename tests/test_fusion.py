@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before mlx is imported below, when this module is collected first
 
@@ -142,7 +142,7 @@ def test_tampered_adapter_is_refused(setup, tmp_path):
 
 @pytest.mark.model
 def test_quantized_base_stays_quantized_and_answers(setup, gguf_path, tmp_path):
-    from tasks.gguf_convert import convert_gguf
+    from tasks.model.gguf import convert_gguf
 
     q4_dir = tmp_path / "q4"
     convert_gguf(gguf_path, q4_dir, quantized=True)

@@ -102,7 +102,7 @@ def test_lost_and_gained_benchmark_items_are_listed():
 
 @pytest.fixture(scope="module")
 def model(converted_model_dir):
-    from tasks.blas import ensure_fast_blas
+    from tasks.model.blas import ensure_fast_blas
 
     ensure_fast_blas()
     from mlx_lm import load
@@ -129,7 +129,7 @@ def base_measurement(model, gate_inputs):
 def test_batched_answers_equal_single_prompt_greedy_generate(model):
     from mlx_lm import generate
 
-    from tasks.answering import answer_questions, chat_tokens
+    from tasks.model.answering import answer_questions, chat_tokens
 
     questions = ["What is the capital of France?", "What is 2 + 3?",
                  "Peter painted his front door green. Last year it was brown. What color is Peter's door now?"]
@@ -142,7 +142,7 @@ def test_batched_answers_equal_single_prompt_greedy_generate(model):
 
 @pytest.mark.model
 def test_sampled_dreams_are_reproducible_from_the_seed(model):
-    from tasks.answering import sample_answers
+    from tasks.model.answering import sample_answers
 
     prompts = ["Tell me about rivers.", "Describe a garden."]
     first = sample_answers(*model, prompts, temperature=0.9, seed=7, max_tokens=12)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 pytestmark = pytest.mark.model
 
@@ -82,7 +82,7 @@ def _perplexity(model, tokenizer, texts: list[str]) -> float:
 
 
 def _gguf_meta(gguf_path: Path) -> dict:
-    from tasks.gguf_convert import read_gguf
+    from tasks.model.gguf import read_gguf
 
     return read_gguf(gguf_path)[1]
 
@@ -205,7 +205,7 @@ def test_float32_weights_are_float32(converted_model_dir):
 
 
 def test_quantized_conversion_loads_and_answers(gguf_path, tmp_path):
-    from tasks.gguf_convert import convert_gguf
+    from tasks.model.gguf import convert_gguf
 
     out = tmp_path / "q4"
     report = convert_gguf(gguf_path, out, quantized=True)
@@ -218,7 +218,7 @@ def test_quantized_conversion_loads_and_answers(gguf_path, tmp_path):
 
 
 def test_conversion_replaces_atomically(gguf_path, tmp_path):
-    from tasks.gguf_convert import convert_gguf
+    from tasks.model.gguf import convert_gguf
 
     out = tmp_path / "model"
     out.mkdir()
@@ -229,7 +229,7 @@ def test_conversion_replaces_atomically(gguf_path, tmp_path):
 
 
 def test_not_a_gguf_is_a_clear_error(tmp_path):
-    from tasks.gguf_convert import GGUFMetadataError, convert_gguf
+    from tasks.model.gguf import GGUFMetadataError, convert_gguf
 
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a gguf file at all")
@@ -241,7 +241,7 @@ def test_not_a_gguf_is_a_clear_error(tmp_path):
 def _blas_in_subprocess(tmp_path: Path, **env: str) -> dict:
     # A fresh process: in this one mlx is already imported, so the BLAS choice is fixed.
     code = (
-        "import json; from tasks.blas import ensure_fast_blas, measure_gflops;"
+        "import json; from tasks.model.blas import ensure_fast_blas, measure_gflops;"
         "i = ensure_fast_blas(); print(json.dumps({'name': i.name, 'hint': i.hint,"
         " 'gflops': measure_gflops(repeats=3)}))"
     )

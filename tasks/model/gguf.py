@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tasks.blas import ensure_fast_blas
-from tasks.gguf_tokenizer import GGUFMetadataError, write_tokenizer_files
+from tasks.model.blas import ensure_fast_blas
+from tasks.model.tokenizer import GGUFMetadataError, write_tokenizer_files
 
 __all__ = ["GGUFMetadataError", "convert_gguf", "read_gguf", "model_config"]
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 
 @lru_cache(maxsize=2)

