@@ -73,7 +73,7 @@ def parse_overrides(text: str) -> tuple[dict, dict]:
 def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
     from extraction import curate  # bench/extraction.py
-    from flows.consolidation import anchors_for, latest_buffer
+    from flows.training_examples import anchors_for, latest_buffer
     from tasks.model.pull import ensure_model
 
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
@@ -85,7 +85,7 @@ def prepare(home: Home, case: Path, settings) -> dict:
 
 def rehearsal(home: Home, settings, mixing_cfg) -> list[str]:
     """The root model's prose samples for this configuration's mixing settings (cached per model)."""
-    from flows.consolidation import rehearsal_for
+    from flows.training_examples import rehearsal_for
 
     return rehearsal_for(home, settings.model_copy(update={"mixing": mixing_cfg}))
 
@@ -108,7 +108,7 @@ def measure_model(model, tok, probes: list[dict], settings) -> dict:
 
 def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings, probes: list[dict],
                base: dict) -> dict:
-    from flows.learning import training_rows
+    from flows.adapters import training_rows
     from tasks.gating import decide
     from tasks.model.loading import chat_formatter, load_model
     from tasks.mixing import build_training_set, mix_summary

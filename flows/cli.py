@@ -75,9 +75,8 @@ def cmd_model(args, home: Home) -> int:
 
 
 def cmd_models(args, home: Home) -> int:
-    from storage import registry
-
     from flows.pressure import pressure_line
+    from storage import registry
 
     current = registry.current_name(home)
     rows = registry.versions(home)

@@ -28,9 +28,8 @@ def run_demo(home: Home, say=print) -> int:
     say(f"demo: home {home.root}; {len(files)} bundled sample session(s) copied to {inbox}")
     configure(home)
     from flows.progress import shown
-    from flows.sleep import sleep_cycle
-
     from flows.report import summary_lines
+    from flows.sleep import sleep_cycle
 
     with shown():
         result = sleep_cycle(home_dir=str(home.root), depth="auto")

@@ -17,7 +17,13 @@ from storage.ids import new_run_id
 from storage.inbox import list_session_files, read_session_file
 from storage.runs import record_run, utcnow
 from storage.warehouse import read_table, write_table
-from tasks.ingest import IngestConfig, ParsedFile, merge_parsed, pair_exchanges, parse_session_file
+from tasks.ingest import (
+    IngestConfig,
+    ParsedFile,
+    merge_parsed,
+    pair_exchanges,
+    parse_session_file,
+)
 
 
 @dataclass

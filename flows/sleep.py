@@ -15,15 +15,24 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from flows.artifacts import publish_images, publish_pairs, publish_rejections, publish_summary
+from flows.adapters import train_task
+from flows.artifacts import (
+    publish_images,
+    publish_pairs,
+    publish_rejections,
+    publish_summary,
+)
+from flows.candidate_pairs import extract_task
 from flows.config import Settings
-from flows.consolidation import mix_task
-from flows.curation import extract_task, firewall_task, score_task
 from flows.evaluation import eval_after_sleep, sleep_probes
-from flows.learning import fuse_task, gate_decision, gate_task, train_task
+from flows.gate_results import gate_decision, gate_task
 from flows.ingest import IngestReport, ingest_paths, new_exchanges
+from flows.model_versions import fuse_task
+from flows.pairs import firewall_task
 from flows.progress import STAGES, report
 from flows.report import stage_text
+from flows.scored_exchanges import score_task
+from flows.training_examples import mix_task
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.runs import latest_runs, record_run, utcnow

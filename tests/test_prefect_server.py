@@ -125,7 +125,7 @@ def test_sleep_reports_its_run_tasks_logs_and_artifacts_to_a_real_server(server,
     assert any(m.startswith(f"adapter {stages['train']['adapter']}: {stages['train']['steps']} steps") for m in messages)
 
     # The artifacts a person reads in the UI the next morning. These need flows/artifacts.py wired into
-    # flows/sleep.py and flows/learning.py (publish_summary, publish_pairs, publish_rejections, publish_images,
+    # flows/sleep.py and flows/adapters.py, flows/gate_results.py, flows/model_versions.py (publish_summary, publish_pairs, publish_rejections, publish_images,
     # progress_artifact in train_task); until then the first assertion below names the missing keys.
     by_key = {a.key: a for a in found if a.key}
     wanted = {artifacts.SUMMARY_KEY, artifacts.PAIRS_KEY, artifacts.REJECTIONS_KEY, artifacts.CHARTS_KEY,

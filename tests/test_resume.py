@@ -49,7 +49,7 @@ def _train_again(home: Home, run_id: str):
     from prefect import flow
 
     from flows.config import load_settings
-    from flows.learning import train_task
+    from flows.adapters import train_task
     from storage.warehouse import read_table
 
     @flow

@@ -185,7 +185,7 @@ def test_distill_leaves_other_origins_plain(converted_model_dir):
 def test_training_rows_carry_their_origin():
     import pyarrow as pa
 
-    from flows.learning import training_rows
+    from flows.adapters import training_rows
 
     table = pa.table({"source": ["new", "anchor", "rehearsal", "replay", "dream"],
                       "question": ["q1", "q2", "", "q4", "q5"], "answer": ["a1", "a2", "prose", "a4", "a5"],

@@ -1,4 +1,4 @@
-"""Stage 4 as a Prefect task: anchors, dreams, replay mixing and the new replay-buffer version."""
+"""Stage 4 as a Prefect task: anchors, dreams, replay mixing, `training_examples` and the new `replay_buffer` version."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -15,11 +14,10 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import buffer_frame, training_set_frame
 from flows.checks import check
-
 from storage import registry
 from storage.atomic import atomic_path
-from storage.ids import content_id, sha256_file
 from storage.home import Home
+from storage.ids import content_id, sha256_file
 from storage.warehouse import read_table, table_files, write_table
 from tasks.model.loading import chat_formatter, load_model
 
@@ -68,8 +66,8 @@ def _generated_file(kind: str, key: str) -> Path:
 
 def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     """The root model's answers to the shipped general prompts, generated once per home and kept."""
-    from tasks.model.answering import answer_questions
     from tasks.data_files import data_path
+    from tasks.model.answering import answer_questions
 
     root = root_version(home)
     have = read_table(home, "anchor_answers")

@@ -1,0 +1,102 @@
+"""Stage 6 as a Prefect task: gate the adapter against forgetting, validate, write `gate_results`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.checks import check
+from storage import registry
+from storage.atomic import write_text_atomic
+from storage.errors import IntegrityError
+from storage.home import Home
+from storage.ids import content_id
+from storage.warehouse import read_table, write_table
+from tasks.model.loading import load_model
+
+
+def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
+    """This run's current facts asked with a wording not used in training (the next unused paraphrase)."""
+    from tasks.mixing import paraphrase_questions
+
+    facts = []
+    for p in pairs.filter(pc.is_null(pairs["superseded_by"])).to_pylist():
+        if p["method"] == "dream":
+            continue
+        wordings = paraphrase_questions(p["question"], p["fact_type"], p["subject"], paraphrases + 1)
+        question = wordings[paraphrases] if len(wordings) > paraphrases else wordings[-1]
+        facts.append({"id": p["pair_id"], "question": question, "expected": [p["value"]]})
+    return facts
+
+
+def _measurement(home: Home, version: registry.Version, settings, facts: list[dict], benchmark: list[dict],
+                 text: str) -> dict:
+    """The gate's measurement of a registered version, cached by model content and inputs."""
+    from tasks.gating import inputs_sha256, measure, measure_new_facts
+    from tasks.model.pull import cache_dir
+
+    cfg = settings.gate
+    key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
+    # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
+    model_key = content_id("m", json.dumps(version.manifest["files"], sort_keys=True))
+    cache = cache_dir() / "measurements" / f"{model_key}-{key[:16]}.json"
+    model, tok = load_model(version.path)
+    if cache.exists():
+        pre = json.loads(cache.read_text())
+    else:
+        pre = measure(model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens,
+                      batch_size=cfg.batch_size, window=cfg.ppl_window)
+        write_text_atomic(cache, json.dumps(pre))
+    if facts:
+        pre = {**pre, **measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)}
+    return pre
+
+
+@task(name="gate", cache_policy=NO_CACHE)
+def gate_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
+              pairs: pa.Table) -> dict:
+    """Stage 6: benchmark ratio, perplexity drift and new-fact recall before vs after; approve or reject."""
+    from tasks.gating import decide, load_gate_inputs, measure, plot_gate
+
+    cfg = settings.gate
+    facts = held_out_facts(pairs, settings.mixing.paraphrases)
+    benchmark, text = load_gate_inputs(cfg)
+    pre = _measurement(home, version, settings, facts, benchmark, text)
+    model, tok = load_model(version.path, adapter_dir=adapter_dir, fresh=True)
+    post = measure(model, tok, benchmark=benchmark, general_text=text, new_facts=facts, max_tokens=cfg.max_tokens,
+                   batch_size=cfg.batch_size, window=cfg.ppl_window)
+    decision = decide(pre, post, cfg)
+    metrics = ("benchmark_pre", "benchmark_post", "benchmark_ratio", "ppl_pre", "ppl_post", "ppl_drift")
+    row = {"adapter_id": adapter_id, "parent_version": version.name, "approved": decision["approved"],
+           "reasons": decision["reasons"], "warnings": decision["warnings"],
+           **{k: decision[k] for k in metrics},
+           "recall_pre": decision["recall_pre"], "recall_post": decision["recall_post"],
+           "precision_post": decision["precision_post"], "new_facts": len(facts),
+           "details_json": json.dumps({"pre": pre, "post": post, "decision": decision}, default=str)}
+    frame = pa.table({"adapter_id": [adapter_id], "approved": [decision["approved"]],
+                      "metrics_finite": [all(math.isfinite(decision[k]) for k in metrics)],
+                      **{k: [decision[k]] for k in ("benchmark_pre", "benchmark_post", "ppl_pre", "ppl_post")}})
+    check(home, run_id, "gate", frame, id_column="adapter_id")
+    write_table(home, "gate_results", run_id, pa.Table.from_pylist([row]))
+    plot_gate(decision, home.runs / run_id / "gate.png", parent=version.name, candidate="with adapter")
+    verdict = "approved" if decision["approved"] else "rejected: " + "; ".join(decision["reasons"])
+    get_run_logger().info(f"gate {verdict}; benchmark {decision['benchmark_pre']:.2f} -> "
+                          f"{decision['benchmark_post']:.2f}, ppl drift {decision['ppl_drift']:+.1%}, "
+                          f"recall {decision['recall_pre']} -> {decision['recall_post']}")
+    return decision
+
+
+def gate_decision(home: Home, run_id: str, adapter_id: str) -> dict:
+    """The gate's decision on an adapter, as a finished gate stage of this run stored it."""
+    rows = read_table(home, "gate_results", run_ids=[run_id]).to_pylist()
+    row = next((r for r in rows if r["adapter_id"] == adapter_id), None)
+    if row is None:
+        raise IntegrityError(f"run {run_id} marked its gate finished but gate_results has no row for adapter "
+                             f"{adapter_id}; the warehouse under {home.warehouse} was changed by hand")
+    return json.loads(row["details_json"])["decision"]

@@ -1,0 +1,27 @@
+"""Stage 1 as a Prefect task: score the new exchanges, validate, write `scored_exchanges`."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from expectations.derive import scored_frame
+from flows.checks import check
+from storage.home import Home
+from storage.warehouse import write_table
+
+
+@task(name="score", cache_policy=NO_CACHE)
+def score_task(home: Home, settings, run_id: str, exchanges: pa.Table) -> pa.Table:
+    """Stage 1: score every new exchange (column-wise) and keep the ones worth remembering."""
+    from tasks.scoring import score_exchanges
+
+    scored = score_exchanges(exchanges, settings.scoring)
+    check(home, run_id, "scored", scored_frame(scored, exchanges), id_column="exchange_id",
+          params={"new_exchanges": exchanges.num_rows})
+    write_table(home, "scored_exchanges", run_id, scored)
+    retained = int(pc.sum(scored["retained"]).as_py() or 0)
+    get_run_logger().info(f"scored {scored.num_rows} exchange(s), retained {retained}")
+    return scored
