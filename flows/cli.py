@@ -144,7 +144,7 @@ def cmd_schedule(args, home: Home) -> int:
     cfg = settings.schedule.model_copy(update={k: v for k, v in
                                                {"cron": args.cron, "timezone": args.timezone}.items() if v})
     api = configure(home)
-    from deployments.schedule import local_timezone, serve_nightly
+    from flows.nightly import local_timezone, serve_nightly
 
     _say(f"serving the nightly sleep of {home.root}: cron '{cfg.cron}' in {cfg.timezone or local_timezone()}, "
          f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
@@ -208,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slowwave` console command."""
     args = build_parser().parse_args(argv)
     args.home_given = bool(args.home or os.environ.get("SLOWWAVE_HOME"))
-    home = Home.resolve(args.home)
     try:
-        return args.func(args, home)
+        return args.func(args, Home.resolve(args.home))
     except SlowwaveError as exc:
         print(f"slowwave: error: {exc}", file=sys.stderr)
         return 1

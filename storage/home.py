@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.errors import InputError
+
 DEFAULT_HOME = Path("~/.slowwave")
 
 
@@ -17,9 +19,13 @@ class Home:
 
     @classmethod
     def resolve(cls, explicit: str | os.PathLike | None = None) -> "Home":
-        """The home from --home, else $SLOWWAVE_HOME, else ~/.slowwave."""
+        """The home from --home, else $SLOWWAVE_HOME, else ~/.slowwave; InputError when that is not a folder."""
         raw = explicit or os.environ.get("SLOWWAVE_HOME") or DEFAULT_HOME
-        return cls(Path(raw).expanduser().resolve())
+        root = Path(raw).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            given = "--home" if explicit else "$SLOWWAVE_HOME" if os.environ.get("SLOWWAVE_HOME") else "the default home"
+            raise InputError(f"{root}: {given} names a file, not a folder; point it at a folder (created if missing)")
+        return cls(root)
 
     @property
     def warehouse(self) -> Path:

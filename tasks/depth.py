@@ -1,4 +1,4 @@
-"""How deeply to sleep tonight: light after enough new turns, deep on every Nth light sleep."""
+"""When and how deeply to sleep: the nightly schedule, light after enough new turns, deep on every Nth sleep."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ class SleepConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     min_new_turns: int = Field(5, ge=1, description="Auto runs a light sleep once at least this many new turns arrived.")
     deep_every: int = Field(5, ge=1, description="Auto makes every Nth sleep since the last deep one a deep sleep.")
+    max_attempts: int = Field(3, ge=1, description="A sleep run that failed this many times is abandoned, not resumed "
+                              "again; its exchanges go to a fresh run.")
+
+
+class ScheduleConfig(BaseModel):
+    """When the nightly sleep runs (served by `slowwave schedule` or deployments/prefect.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cron: str = Field("0 3 * * *", description="Cron expression for the nightly sleep (default 03:00).")
+    timezone: str | None = Field(None, description="IANA time zone of the cron; None = this machine's local zone.")
+    depth: str = Field("auto", description="Sleep depth of scheduled runs: light, deep or auto.")
 
 
 def decide_depth(requested: str, new_turns: int, past_depths: list[str], cfg: SleepConfig) -> tuple[str | None, str]:

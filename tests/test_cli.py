@@ -58,6 +58,73 @@ def test_config_file_and_env_with_every_bad_value_listed(tmp_path):
         load_settings(cfg, environ={})
 
 
+def test_a_bad_environment_variable_is_blamed_on_the_variable_not_a_missing_file(tmp_path):
+    cfg = tmp_path / "config.toml"  # does not exist
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, environ={"SLOWWAVE_TRAIN__RANK": "abc", "SLOWWAVE_SLEEP__MAX_ATTEMPTS": "0"})
+    msg = str(exc.value)
+    assert msg.startswith("environment: 2 bad setting(s)") and str(cfg) not in msg
+    assert "SLOWWAVE_TRAIN__RANK: Input should be a valid integer" in msg and "(got 'abc')" in msg
+    assert "SLOWWAVE_SLEEP__MAX_ATTEMPTS: Input should be greater than or equal to 1 (got '0')" in msg
+
+
+def test_file_and_environment_errors_are_listed_together_each_with_its_source(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[train]\nrank = 4\n[sleep]\ndeep_every = 0\n')
+    assert load_settings(cfg, environ={"SLOWWAVE_SLEEP__DEEP_EVERY": "2"}).sleep.deep_every == 2  # env beats file
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, environ={"SLOWWAVE_TRAIN__RANK": "x", "SLOWWAVE_NOPE__A": "1"})
+    msg = str(exc.value)
+    assert msg.startswith(f"environment and {cfg}: 3 bad setting(s)") and "\n" not in msg
+    assert "SLOWWAVE_NOPE__A: no section 'nope'" in msg and "SLOWWAVE_TRAIN__RANK:" in msg
+    assert "sleep.deep_every: Input should be greater than or equal to 1 (got 0)" in msg
+
+
+def test_project_variables_are_not_read_as_sections(tmp_path):
+    s = load_settings(tmp_path / "none.toml", environ={
+        "SLOWWAVE_HOME": str(tmp_path), "SLOWWAVE_CACHE": "/c", "SLOWWAVE_BLAS": "off", "SLOWWAVE_MODEL": "x",
+        "SLOWWAVE_TEST_KILL_AT_STEP": "5", "SLOWWAVE_EVAL__MAX_TOKENS": "16", "SLOWWAVE_SCHEDULE__TIMEZONE": "null",
+        "SLOWWAVE_GATE__MIN_NEW_FACT_RECALL": "0.5"})
+    assert (s.eval.max_tokens, s.schedule.timezone, s.gate.min_new_fact_recall) == (16, None, 0.5)
+
+
+def test_settings_reads_the_home_config_and_the_environment(tmp_path, monkeypatch):
+    from flows.config import Settings
+
+    (tmp_path / "config.toml").write_text("[sleep]\nmin_new_turns = 7\ndeep_every = 9\n")
+    monkeypatch.setenv("SLOWWAVE_HOME", str(tmp_path))
+    monkeypatch.setenv("SLOWWAVE_SLEEP__DEEP_EVERY", "3")
+    assert (Settings().sleep.min_new_turns, Settings().sleep.deep_every) == (7, 3)
+    assert Settings(sleep={"min_new_turns": 2}).sleep.min_new_turns == 2
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "a folder"])
+def test_an_unreadable_config_file_is_one_line_naming_it(tmp_path, damage):
+    home = tmp_path / "h"
+    home.mkdir()
+    cfg = home / "config.toml"
+    if damage == "a folder":
+        cfg.mkdir()
+    else:
+        cfg.write_bytes(b'[train]\nrank = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match="not UTF-8|is a folder") as exc:
+        load_settings(cfg, environ={})
+    assert str(exc.value).startswith(str(cfg))
+    (tmp_path / "s.jsonl").write_text("")
+    out = _cli("ingest", str(tmp_path / "s.jsonl"), home=home)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and str(cfg) in out.stderr
+
+
+def test_home_that_is_a_file_is_one_line(tmp_path):
+    not_a_folder = tmp_path / "home.txt"
+    not_a_folder.write_text("")
+    for command in (["models"], ["ingest", str(not_a_folder)]):
+        out = _cli(*command, home=not_a_folder)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.count("\n") == 1 and f"{not_a_folder}: --home names a file, not a folder" in out.stderr
+
+
 def test_bad_config_is_one_line_without_traceback(tmp_path):
     home = tmp_path / "h"
     home.mkdir()
