@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pyarrow as pa
 
-from flows.report import headline, model_change, stage_text
+from flows.report import SleepSummary, headline, model_change, stage_text
 
 SUMMARY_KEY = "sleep-summary"
 PAIRS_KEY = "sleep-pairs"
@@ -42,9 +42,9 @@ def _table(header: tuple[str, str], rows: list[tuple]) -> list[str]:
     return [f"| {header[0]} | {header[1]} |", "|---|---|", *(f"| {_cell(a)} | {_cell(b)} |" for a, b in rows)]
 
 
-def summary_markdown(summary: dict) -> str:
+def summary_markdown(summary: SleepSummary) -> str:
     """The run summary as markdown: numbers per stage, rejections by reason, training, gate, model versions."""
-    stages = summary.get("stages", {})
+    stages = summary.stages
     lines = [f"# {_cell(headline(summary))}", "", *_table(("stage", "numbers"),
                                                           [(s, stage_text(n)) for s, n in stages.items()])]
     firewall = stages.get("firewall", {})
@@ -72,14 +72,14 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_summary(summary: dict) -> UUID | None:
+def publish_summary(summary: SleepSummary) -> UUID | None:
     """A markdown artifact with the run's summary (see summary_markdown)."""
     if not in_run():
         return None
     from prefect.artifacts import create_markdown_artifact
 
     return create_markdown_artifact(summary_markdown(summary), key=SUMMARY_KEY,
-                                    description=f"sleep run {summary['run_id']}: {summary['status']}")
+                                    description=f"sleep run {summary.run_id}: {summary.status}")
 
 
 def pair_rows(pairs: pa.Table, exchanges: pa.Table) -> list[dict]:

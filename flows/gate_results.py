@@ -18,6 +18,7 @@ from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id
 from storage.warehouse import read_table, write_table
+from tasks.gating import GateDecision
 from tasks.model.loading import load_model
 
 
@@ -60,7 +61,7 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
 
 @task(name="gate", cache_policy=NO_CACHE)
 def gate_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
-              pairs: pa.Table) -> dict:
+              pairs: pa.Table) -> GateDecision:
     """Stage 6: benchmark ratio, perplexity drift and new-fact recall before vs after; approve or reject."""
     from tasks.gating import decide, load_gate_inputs, measure, plot_gate
 
@@ -73,30 +74,30 @@ def gate_task(home: Home, settings, run_id: str, version: registry.Version, adap
                    batch_size=cfg.batch_size, window=cfg.ppl_window)
     decision = decide(pre, post, cfg)
     metrics = ("benchmark_pre", "benchmark_post", "benchmark_ratio", "ppl_pre", "ppl_post", "ppl_drift")
-    row = {"adapter_id": adapter_id, "parent_version": version.name, "approved": decision["approved"],
-           "reasons": decision["reasons"], "warnings": decision["warnings"],
-           **{k: decision[k] for k in metrics},
-           "recall_pre": decision["recall_pre"], "recall_post": decision["recall_post"],
-           "precision_post": decision["precision_post"], "new_facts": len(facts),
-           "details_json": json.dumps({"pre": pre, "post": post, "decision": decision}, default=str)}
-    frame = pa.table({"adapter_id": [adapter_id], "approved": [decision["approved"]],
-                      "metrics_finite": [all(math.isfinite(decision[k]) for k in metrics)],
-                      **{k: [decision[k]] for k in ("benchmark_pre", "benchmark_post", "ppl_pre", "ppl_post")}})
-    check(home, run_id, "gate", frame, id_column="adapter_id")
+    values = decision.model_dump()
+    row = {"adapter_id": adapter_id, "parent_version": version.name,
+           **{k: values[k] for k in ("approved", "reasons", "warnings", *metrics, "recall_pre", "recall_post",
+                                     "precision_post")},
+           "new_facts": len(facts),
+           "details_json": json.dumps({"pre": pre, "post": post, "decision": values}, default=str)}
+    frame = pa.table({"adapter_id": [adapter_id], "approved": [decision.approved],
+                      "metrics_finite": [all(math.isfinite(values[k]) for k in metrics)],
+                      **{k: [values[k]] for k in ("benchmark_pre", "benchmark_post", "ppl_pre", "ppl_post")}})
+    check(home, run_id, "gate_results", frame, id_column="adapter_id")
     write_table(home, "gate_results", run_id, pa.Table.from_pylist([row]))
-    plot_gate(decision, home.runs / run_id / "gate.png", parent=version.name, candidate="with adapter")
-    verdict = "approved" if decision["approved"] else "rejected: " + "; ".join(decision["reasons"])
-    get_run_logger().info(f"gate {verdict}; benchmark {decision['benchmark_pre']:.2f} -> "
-                          f"{decision['benchmark_post']:.2f}, ppl drift {decision['ppl_drift']:+.1%}, "
-                          f"recall {decision['recall_pre']} -> {decision['recall_post']}")
+    plot_gate(values, home.runs / run_id / "gate.png", parent=version.name, candidate="with adapter")
+    verdict = "approved" if decision.approved else "rejected: " + "; ".join(decision.reasons)
+    get_run_logger().info(f"gate {verdict}; benchmark {decision.benchmark_pre:.2f} -> "
+                          f"{decision.benchmark_post:.2f}, ppl drift {decision.ppl_drift:+.1%}, "
+                          f"recall {decision.recall_pre} -> {decision.recall_post}")
     return decision
 
 
-def gate_decision(home: Home, run_id: str, adapter_id: str) -> dict:
+def gate_decision(home: Home, run_id: str, adapter_id: str) -> GateDecision:
     """The gate's decision on an adapter, as a finished gate stage of this run stored it."""
     rows = read_table(home, "gate_results", run_ids=[run_id]).to_pylist()
     row = next((r for r in rows if r["adapter_id"] == adapter_id), None)
     if row is None:
         raise IntegrityError(f"run {run_id} marked its gate finished but gate_results has no row for adapter "
                              f"{adapter_id}; the warehouse under {home.warehouse} was changed by hand")
-    return json.loads(row["details_json"])["decision"]
+    return GateDecision.model_validate(json.loads(row["details_json"])["decision"])

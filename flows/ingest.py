@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import exchanges_frame
 from flows.checks import check
+from flows.retries import retry_transient
 from storage.errors import InputError
 from storage.home import Home
 from storage.ids import new_run_id
@@ -81,6 +84,24 @@ def new_exchanges(home: Home) -> pa.Table:
     runs = sorted(committed_runs(home))
     scored = read_table(home, "scored_exchanges", run_ids=runs, columns=["exchange_id"])["exchange_id"]
     return not_in(read_table(home, "exchanges"), "exchange_id", scored)
+
+
+def inbox_paths(home: Home, cfg: IngestConfig) -> list[Path]:
+    """The folders the nightly run ingests from (those that exist)."""
+    paths = [home.root / "inbox", *(Path(p).expanduser() for p in cfg.inbox)]
+    return [p for p in paths if p.exists()]
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def ingest_task(home: Home, cfg: IngestConfig, run_id: str) -> IngestReport | None:
+    """Stage 0: ingest new session files from the inbox (retried on disk errors only)."""
+    paths = inbox_paths(home, cfg)
+    if not paths or not any(any(p.rglob(cfg.pattern)) for p in paths):
+        get_run_logger().info("inbox is empty: nothing to ingest")
+        return None
+    report = ingest_paths(home, paths, cfg, run_id=run_id)
+    get_run_logger().info(report.line())
+    return report
 
 
 def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str | None = None,

@@ -10,9 +10,19 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.checks import check
+from flows.retries import retry_transient
 from storage import registry
 from storage.errors import IntegrityError
 from storage.home import Home
+from tasks.gating import GateConfig, GateDecision
+from tasks.model.config import ModelConfig
+from tasks.model.pull import ensure_model
+
+
+@task(name="load-model", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def model_task(home: Home, cfg: ModelConfig, run_id: str) -> registry.Version:
+    """The current model version (pulled and registered the first time; retried on download and disk errors)."""
+    return ensure_model(home, cfg, run_id, say=get_run_logger().info)
 
 
 def promoted_by(home: Home, parent: str, adapter_id: str) -> registry.Version | None:
@@ -23,9 +33,9 @@ def promoted_by(home: Home, parent: str, adapter_id: str) -> registry.Version | 
     return None
 
 
-@task(name="fuse", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
-              decision: dict) -> registry.Version:
+@task(name="fuse", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
+              decision: GateDecision) -> registry.Version:
     """Stage 7: fuse the approved adapter into a new immutable version, smoke-test it, then switch `current`."""
     from tasks.fusion import fuse_adapter, smoke_test
     from tasks.gating import load_gate_inputs
@@ -41,13 +51,13 @@ def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adap
         # leaves only the scratch folder, never a half-written version, and `current` is untouched.
         with tempfile.TemporaryDirectory(prefix=f".fuse-{run_id}-", dir=home.models) as scratch:
             info = fuse_adapter(version.path, adapter_dir, Path(scratch) / "model")
-            gate = {k: decision[k] for k in ("benchmark_ratio", "ppl_drift", "recall_post")}
+            gate = decision.model_dump(include={"benchmark_ratio", "ppl_drift", "recall_post"})
             new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,
                                     adapter_id=adapter_id, base=version.manifest.get("base", "?"), link=True,
                                     extra={"gate": gate, "run_id": run_id,
                                            "fusion": {k: info[k] for k in ("fused_layers", "quantized", "seconds")}})
-    benchmark, _ = load_gate_inputs(settings.gate)
-    smoke = smoke_test(new.path, benchmark[:settings.gate.smoke_questions])
+    benchmark, _ = load_gate_inputs(cfg)
+    smoke = smoke_test(new.path, benchmark[:cfg.smoke_questions])
     try:
         manifest, files_ok = registry.verify_folder(new.path), True
     except IntegrityError:
@@ -56,7 +66,7 @@ def fuse_task(home: Home, settings, run_id: str, version: registry.Version, adap
                       "manifest_complete": [all(k in manifest for k in ("version", "parent", "adapter_id", "files", "gate"))],
                       "files_match_manifest": [files_ok], "parent_exists": [(home.models / version.name).is_dir()],
                       "smoke_correct": [smoke["correct"]]})
-    check(home, run_id, "model", frame, id_column="version")
+    check(home, run_id, "model_versions", frame, id_column="version")
     registry.set_current(home, new.name, run_id=run_id, action="promote",
                          reason=f"adapter {adapter_id} approved by the gate")
     log.info(f"fused {adapter_id} into {new.name} (smoke test {smoke['correct']}/{smoke['asked']}); "

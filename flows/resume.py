@@ -1,13 +1,15 @@
 """Resuming a sleep run that was killed or failed: the next sleep continues it under the same run id.
 
-A sleep writes `runs/<run_id>/plan.json` (depth, settings hash, exchange count) and
-`plan-exchanges.parquet` (the exchanges it works on) before its first stage, and
-`stages/<stage>.done` after each stage's outputs have landed. Until the run's `runs` row says
-completed, its outputs do not count (`storage.runs.committed_runs`): the next sleep finds the plan,
-reads the finished stages' outputs back from the warehouse by run id instead of redoing them, and
-does the rest. Writes are content-addressed, so a stage cut off half-way and redone writes the same
-files again, never a second copy. A run whose settings changed since, or that failed
-`max_attempts` times, is abandoned (recorded as such) and its exchanges go to a fresh run.
+A sleep writes `runs/<run_id>/plan.json` (depth, settings hash, exchange count) and the ids of the
+exchanges it works on before its first stage, and `stages/<stage>.done` after each stage's outputs
+have landed. Until the run's `runs` row says completed, its outputs do not count
+(`storage.runs.committed_runs`): the next sleep finds the plan, reads the finished stages' outputs
+back from the warehouse by run id instead of redoing them, and does the rest. Writes are
+content-addressed, so a stage cut off half-way and redone writes the same files again, never a second
+copy. A run whose settings changed since, or that failed `sleep.max_attempts` times, is abandoned
+(recorded as such) and its exchanges go to a fresh run.
+
+`SleepRun.stage` is the one place that knows this: every stage of the recipe goes through it.
 """
 
 from __future__ import annotations
@@ -15,20 +17,29 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from storage.atomic import atomic_path, write_text_atomic
+from flows.progress import report
+from flows.report import SleepSummary, stage_text
 from storage.home import Home
-from storage.runs import FINAL, latest_runs, record_run, utcnow
+from storage.runs import (
+    FINAL,
+    failed_attempts,
+    latest_runs,
+    read_plan,
+    read_plan_exchanges,
+    read_stage_marks,
+    record_run,
+    utcnow,
+    write_plan,
+    write_stage_mark,
+)
 from storage.warehouse import read_table
 
-PLAN = "plan.json"
-PLAN_EXCHANGES = "plan-exchanges.parquet"
-MAX_ATTEMPTS = 3
+T = TypeVar("T")
 
 
 def settings_sha256(settings) -> str:
@@ -45,35 +56,48 @@ def settings_sha256(settings) -> str:
 
 @dataclass
 class SleepRun:
-    """One sleep run's plan and its finished stages."""
+    """One sleep run: its plan, the stages it finished (in this or an earlier attempt) and their numbers."""
 
     home: Home
     run_id: str
+    requested: str = "auto"
     resumed: bool = False
     depth: str | None = None
     reason: str = ""
     attempts: int = 1
-    notes: list[str] = field(default_factory=list)
+    status: str = "running"
+    stages: dict[str, dict] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, dict] = field(default_factory=dict)
+    current: str = "ingest"
 
-    @property
-    def folder(self) -> Path:
-        return self.home.runs / self.run_id
+    def stage(self, name: str, run: Callable[[], T], *, restore: Callable[[dict], T] | None = None,
+              numbers: Callable[[T], dict] | None = None, keep: Callable[[T], dict] | None = None) -> T:
+        """Run one stage of the recipe, or read it back when an earlier attempt finished it (`restore` gets
+        what `keep` recorded then). Reports progress, records the stage's numbers in the summary, and marks
+        it finished once every output it writes has landed. A stage without `restore` always runs (it is
+        idempotent by content: ingest, or training that reuses a saved adapter)."""
+        self.current = name
+        report(name, "running")
+        resumed = restore is not None and name in self.marks
+        if resumed:
+            result = restore(self.marks[name])
+        else:
+            result = run()
+            if restore is not None:
+                facts = keep(result) if keep else {}
+                write_stage_mark(self.home, self.run_id, name, facts)
+                self.marks[name] = facts
+        shown = numbers(result) if numbers else {}
+        if numbers:
+            self.stages[name] = shown
+        report(name, "resumed" if resumed else "done", stage_text(shown))
+        return result
 
-    def done(self, stage: str) -> bool:
-        """True when this run's `stage` finished in an earlier attempt (its outputs are in the warehouse)."""
-        return (self.folder / "stages" / f"{stage}.done").exists()
-
-    def mark(self, stage: str, **facts) -> None:
-        """Record that `stage` finished (every output it writes has landed), with any facts to reuse."""
-        write_text_atomic(self.folder / "stages" / f"{stage}.done",
-                          json.dumps({"finished_at": utcnow().isoformat(), **facts}))
-
-    def facts(self, stage: str) -> dict:
-        """What `mark` recorded for a finished stage."""
-        return json.loads((self.folder / "stages" / f"{stage}.done").read_text())
-
-    def finished_stages(self) -> list[str]:
-        return sorted(p.stem for p in (self.folder / "stages").glob("*.done"))
+    def skip(self, stages, why: str) -> None:
+        """Tell the progress view that these stages will not run, and why."""
+        for name in stages:
+            report(name, "skipped", why)
 
     def read(self, table: str, *, dreams: bool | None = None) -> pa.Table:
         """This run's rows of `table`; `dreams` True/False keeps only/no rows of method 'dream'."""
@@ -83,18 +107,16 @@ class SleepRun:
         is_dream = pc.equal(data["method"], "dream")
         return data.filter(is_dream if dreams else pc.invert(is_dream))
 
-    def write_plan(self, depth: str, reason: str, exchanges: pa.Table, settings) -> None:
+    def plan(self, depth: str, reason: str, exchanges: pa.Table, settings) -> None:
         """Fix what this run works on before its first stage, so that a resumed attempt does the same."""
-        with atomic_path(self.folder / PLAN_EXCHANGES) as tmp:
-            pq.write_table(exchanges.select(["exchange_id"]), tmp)
-        write_text_atomic(self.folder / PLAN, json.dumps({
+        write_plan(self.home, self.run_id, exchanges.select(["exchange_id"]), {
             "run_id": self.run_id, "depth": depth, "reason": reason, "exchanges": exchanges.num_rows,
-            "settings_sha256": settings_sha256(settings), "created_at": utcnow().isoformat()}, indent=1))
+            "settings_sha256": settings_sha256(settings), "created_at": utcnow().isoformat()})
         self.depth, self.reason = depth, reason
 
     def planned_exchanges(self) -> pa.Table:
-        """The exchanges this run's plan names, as rows of the `exchanges` table."""
-        ids = pq.read_table(self.folder / PLAN_EXCHANGES)["exchange_id"]
+        """The exchanges this run's plan names, as rows of the `exchanges` table (one row per id)."""
+        ids = read_plan_exchanges(self.home, self.run_id)
         exchanges = read_table(self.home, "exchanges")
         exchanges = exchanges.filter(pc.is_in(exchanges["exchange_id"], value_set=ids))
         # An exchange is written once per ingest that saw it new; keep one row per id.
@@ -102,40 +124,43 @@ class SleepRun:
         keep = [not (e in seen or seen.add(e)) for e in exchanges["exchange_id"].to_pylist()]
         return exchanges.filter(pa.array(keep, pa.bool_()))
 
+    def summary(self) -> SleepSummary:
+        """What this run did so far, as the frozen summary the flow returns and records."""
+        return SleepSummary(run_id=self.run_id, requested=self.requested, depth=self.depth, reason=self.reason,
+                            status=self.status, stages=dict(self.stages),
+                            resumed=sorted(self.marks) if self.resumed else [],
+                            model_before=self.models.get("before"), model_after=self.models.get("after"))
+
 
 def _unfinished(home: Home) -> list[tuple[str, dict, int]]:
     """(run id, plan, failed attempts) of planned sleep runs that never completed, oldest first."""
     status = {r["run_id"]: r["status"] for r in latest_runs(home, kind="sleep")}
-    failures: dict[str, int] = {}
-    for r in read_table(home, "runs", columns=["run_id", "status"]).to_pylist():
-        if r["status"] == "failed":
-            failures[r["run_id"]] = failures.get(r["run_id"], 0) + 1
+    failures = failed_attempts(home)
     out = []
-    for plan_file in sorted(home.runs.glob(f"*/{PLAN}")):
-        run_id = plan_file.parent.name
+    for run_id, plan in read_plan(home):
         if status.get(run_id) in (*FINAL, "abandoned"):
             continue
-        out.append((run_id, json.loads(plan_file.read_text()), failures.get(run_id, 0)))
+        out.append((run_id, plan, failures.get(run_id, 0)))
     return out
 
 
-def start_or_resume(home: Home, settings, new_run_id: str, say) -> SleepRun:
+def start_or_resume(home: Home, settings, new_run_id: str, requested: str, say: Callable[[str], Any]) -> SleepRun:
     """The oldest unfinished sleep run, to be continued, or a fresh run when there is none to continue."""
     current = settings_sha256(settings)
     for run_id, plan, failed in _unfinished(home):
         why = None
         if plan.get("settings_sha256") != current:
             why = "the settings changed since it started"
-        elif failed >= MAX_ATTEMPTS:
+        elif failed >= settings.sleep.max_attempts:
             why = f"it failed {failed} times"
         if why:
             record_run(home, run_id, "sleep", utcnow(), "abandoned", depth=plan.get("depth"),
                        summary={"reason": why})
             say(f"abandoning unfinished run {run_id}: {why}; its exchanges go to a fresh run")
             continue
-        run = SleepRun(home, run_id, resumed=True, depth=plan["depth"], reason=plan.get("reason", ""),
-                       attempts=failed + 2)
-        stages = run.finished_stages()
-        say(f"resuming run {run_id} (attempt {run.attempts}; finished before: {', '.join(stages) or 'none'})")
+        run = SleepRun(home, run_id, requested=requested, resumed=True, depth=plan["depth"],
+                       reason=f"resumed: {plan.get('reason', '')}", attempts=failed + 2,
+                       marks=read_stage_marks(home, run_id))
+        say(f"resuming run {run_id} (attempt {run.attempts}; finished before: {', '.join(sorted(run.marks)) or 'none'})")
         return run
-    return SleepRun(home, new_run_id)
+    return SleepRun(home, new_run_id, requested=requested)

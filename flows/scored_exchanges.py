@@ -11,15 +11,14 @@ from expectations.derive import scored_frame
 from flows.checks import check
 from storage.home import Home
 from storage.warehouse import write_table
+from tasks.scoring import ScoringConfig, score_exchanges
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def score_task(home: Home, settings, run_id: str, exchanges: pa.Table) -> pa.Table:
+def score_task(home: Home, cfg: ScoringConfig, run_id: str, exchanges: pa.Table) -> pa.Table:
     """Stage 1: score every new exchange (column-wise) and keep the ones worth remembering."""
-    from tasks.scoring import score_exchanges
-
-    scored = score_exchanges(exchanges, settings.scoring)
-    check(home, run_id, "scored", scored_frame(scored, exchanges), id_column="exchange_id",
+    scored = score_exchanges(exchanges, cfg)
+    check(home, run_id, "scored_exchanges", scored_frame(scored, exchanges), id_column="exchange_id",
           params={"new_exchanges": exchanges.num_rows})
     write_table(home, "scored_exchanges", run_id, scored)
     retained = int(pc.sum(scored["retained"]).as_py() or 0)

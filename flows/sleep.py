@@ -1,91 +1,80 @@
-"""The sleep cycle: one Prefect flow run, one task per stage, an expectation suite after each.
+"""The sleep cycle: one Prefect flow run, one task per stage, an expectation suite inside each.
 
-Read top to bottom, this is the pipeline: ingest -> score -> extract -> firewall -> mix ->
-(train -> gate -> fuse). Each task reads through storage, calls its pure stage, validates, writes.
+Read top to bottom, this is the pipeline: ingest -> (plan) -> load the model -> score -> extract ->
+firewall -> mix -> train -> gate -> fuse -> eval. Each task reads through storage, calls its pure
+stage, validates and writes; `SleepRun.stage` resumes a stage an earlier attempt finished.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow.compute as pc
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.adapters import train_task
-from flows.artifacts import (
-    publish_images,
-    publish_pairs,
-    publish_rejections,
-    publish_summary,
-)
-from flows.candidate_pairs import extract_task
-from flows.config import Settings
+from flows.artifacts import publish_images, publish_pairs, publish_rejections, publish_summary
+from flows.candidate_pairs import extract_task, extraction_generator
+from flows.config import load_settings
 from flows.evaluation import eval_after_sleep, sleep_probes
 from flows.gate_results import gate_decision, gate_task
-from flows.ingest import IngestReport, ingest_paths, new_exchanges
-from flows.model_versions import fuse_task
+from flows.ingest import ingest_task, new_exchanges
+from flows.model_versions import fuse_task, model_task
 from flows.pairs import firewall_task
 from flows.progress import STAGES, report
-from flows.report import stage_text
+from flows.report import SleepSummary
+from flows.resume import SleepRun, start_or_resume
 from flows.scored_exchanges import score_task
 from flows.training_examples import mix_task
+from storage import registry
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.runs import latest_runs, record_run, utcnow
 from storage.warehouse import read_table
+from tasks.depth import decide_depth
+from tasks.gating import GateDecision
 
 
-def inbox_paths(home: Home, settings: Settings) -> list[Path]:
-    """The folders the nightly run ingests from (those that exist)."""
-    paths = [home.root / "inbox", *(Path(p).expanduser() for p in settings.ingest.inbox)]
-    return [p for p in paths if p.exists()]
+def _count(table, column: str) -> int:
+    return int(pc.sum(table[column]).as_py() or 0)
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_task(home: Home, settings: Settings, run_id: str) -> IngestReport | None:
-    """Stage 0: ingest new session files from the inbox (retried: it is disk I/O)."""
-    paths = inbox_paths(home, settings)
-    if not paths or not any(any(p.rglob(settings.ingest.pattern)) for p in paths):
-        get_run_logger().info("inbox is empty: nothing to ingest")
-        return None
-    report = ingest_paths(home, paths, settings.ingest, run_id=run_id)
-    get_run_logger().info(report.line())
-    return report
+def _firewall_numbers(result) -> dict:
+    pairs, rejections = result
+    return {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
+            **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}}
 
 
-@task(name="load-model", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def model_task(home: Home, settings: Settings, run_id: str):
-    """The current model version (pulled and registered the first time; retried: download and disk)."""
-    from tasks.model.pull import ensure_model
-
-    return ensure_model(home, settings.model, run_id, say=get_run_logger().info)
+def _mix_numbers(result) -> dict:
+    examples, buffer = result
+    return {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
+            "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)}
 
 
-def _extraction_generator(model_dir: Path, settings: Settings):
-    from tasks.model.answering import generate_chats
-    from tasks.model.loading import load_model
-
-    model, tok = load_model(model_dir)
-    cfg = settings.extraction
-
-    def generate(chats: list[list[dict]]) -> list[str]:
-        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=8)
-
-    return generate
-
-
-def _finish(stages: dict, stage: str, numbers: dict, resumed: bool = False) -> None:
-    """Record a stage's numbers in the summary and tell the progress view."""
-    stages[stage] = numbers
-    report(stage, "resumed" if resumed else "done", stage_text(numbers))
-
-
-def _rate(value) -> str:
+def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _gate_numbers(d: GateDecision) -> dict:
+    return {"decision": "approved" if d.approved else "rejected", "benchmark_ratio": round(d.benchmark_ratio, 3),
+            "ppl_drift": f"{d.ppl_drift:+.1%}", "recall": f"{_rate(d.recall_pre)} -> {_rate(d.recall_post)}",
+            **({"reasons": "; ".join(d.reasons)} if d.reasons else {}),
+            **({"warnings": "; ".join(d.warnings)} if d.warnings else {})}
+
+
+def _plan(run: SleepRun, home: Home, settings, requested: str):
+    """The exchanges tonight works on and the depth it sleeps at (a resumed run keeps its own plan)."""
+    if run.resumed:
+        return run.planned_exchanges()
+    exchanges = new_exchanges(home)
+    past = [r["depth"] for r in reversed(latest_runs(home, kind="sleep")) if r["status"] == "completed"]
+    depth, why = decide_depth(requested, exchanges.num_rows, past, settings.sleep)
+    run.depth, run.reason = depth, why
+    if depth is not None:
+        run.plan(depth, why, exchanges, settings)
+    return exchanges
 
 
 def _flow_run_name() -> str:
@@ -94,149 +83,83 @@ def _flow_run_name() -> str:
 
 
 @flow(name="sleep-cycle", flow_run_name=_flow_run_name, log_prints=True)
-def sleep_cycle(home_dir: str, depth: str = "auto") -> dict:
+def sleep_cycle(home_dir: str, depth: str = "auto") -> SleepSummary:
     """Run one sleep cycle over the home's new conversations; return its summary."""
-    from flows.config import load_settings
-    from flows.resume import start_or_resume
-    from tasks.depth import decide_depth
-
     home = Home.resolve(home_dir).ensure()
     settings = load_settings(home.config_file)
     log = get_run_logger()
-    run = start_or_resume(home, settings, new_run_id(), log.info)
-    run_id = run.run_id
+    run = start_or_resume(home, settings, new_run_id(), depth, log.info)
     started = utcnow()
-    stages: dict[str, dict] = {}
-    summary = {"run_id": run_id, "requested": depth, "depth": None, "status": "running", "stages": stages,
-               **({"resumed": run.finished_stages()} if run.resumed else {})}
-    current = "ingest"
     try:
-        if settings.eval.probes:
-            sleep_probes(home, settings)
-        report("ingest", "running")
-        ingested = ingest_task(home, settings, run_id)
-        _finish(stages, "ingest", ingested.as_dict() if ingested else {"files": 0})
-        if run.resumed:
-            exchanges = run.planned_exchanges()
-            chosen, why = run.depth, f"resumed: {run.reason}"
-        else:
-            exchanges = new_exchanges(home)
-            past = [r["depth"] for r in reversed(latest_runs(home, kind="sleep")) if r["status"] == "completed"]
-            chosen, why = decide_depth(depth, exchanges.num_rows, past, settings.sleep)
-            if chosen is not None:
-                run.write_plan(chosen, why, exchanges, settings)
-        summary.update(depth=chosen, reason=why)
-        log.info(f"depth: {chosen or 'none'} ({why})")
-        if chosen is None:
-            summary["status"] = "nothing-to-do"
-            for stage in STAGES[1:]:
-                report(stage, "skipped", "nothing new to learn")
-            return summary
-        current = "model"
-        report("model", "running")
-        if run.done("model"):  # the version this run started from, even if it already promoted its own
-            from storage import registry
-
-            version = registry.get(home, run.facts("model")["version"])
-        else:
-            version = model_task(home, settings, run_id)
-            run.mark("model", version=version.name)
-        summary["model_before"] = version.name
-        report("model", "done", version.name)
-        current = "score"
-        report("score", "running")
-        if resumed := run.done("score"):
-            scored = run.read("scored_exchanges")
-        else:
-            scored = score_task(home, settings, run_id, exchanges)
-            run.mark("score")
-        _finish(stages, "score", {"exchanges": scored.num_rows,
-                                  "retained": int(pc.sum(scored["retained"]).as_py() or 0)}, resumed)
-        current = "extract"
-        report("extract", "running")
-        if resumed := run.done("extract"):
-            candidates = run.read("candidate_pairs")
-        else:
-            generate = _extraction_generator(version.path, settings) if settings.extraction.use_model else None
-            candidates = extract_task(home, settings, run_id, exchanges, scored, generate=generate)
-            run.mark("extract")
-        _finish(stages, "extract", {"candidates": candidates.num_rows, **Counter(candidates["method"].to_pylist())},
-                resumed)
-        all_exchanges, all_scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
-        current = "firewall"
-        report("firewall", "running")
-        if resumed := run.done("firewall"):
-            pairs, rejections = run.read("pairs", dreams=False), run.read("rejections", dreams=False)
-        else:
-            pairs, rejections = firewall_task(home, settings, run_id, candidates, all_exchanges, all_scored)
-            run.mark("firewall")
-        _finish(stages, "firewall", {"accepted": pairs.num_rows, "rejected": rejections.num_rows,
-                                     **{f"rejected:{k}": v for k, v in Counter(rejections["reason"].to_pylist()).items()}},
-                resumed)
-        publish_pairs(pairs, all_exchanges)
-        publish_rejections(rejections, settings.firewall)
-        current = "mix"
-        report("mix", "running")
-        if resumed := run.done("mix"):
-            examples, buffer = run.read("training_examples"), run.read("replay_buffer")
-        else:
-            examples, buffer = mix_task(home, settings, run_id, chosen, pairs, all_exchanges, all_scored,
-                                        version.path, settings.mixing.seed)
-            run.mark("mix")
-        _finish(stages, "mix", {**Counter(examples["source"].to_pylist()), "total": examples.num_rows,
-                                "buffer_active": int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)},
-                resumed)
-        if not stages["mix"].get("new") and not stages["mix"].get("dream"):
-            summary.update(status="completed", reason=f"{why}; no new facts to learn, no training")
-            summary["model_after"] = version.name
-            for stage in ("train", "gate", "fuse", "eval"):
-                report(stage, "skipped", "no new facts")
-            return summary
-        current = "train"
-        report("train", "running")
-        adapter_id, adapter_dir, trained = train_task(home, settings, run_id, chosen, examples, version)
-        _finish(stages, "train", {"adapter": adapter_id, "steps": trained["iterations"],
-                                  "loss": f"{trained['first_epoch_loss']:.3f} -> {trained['final_loss']:.3f}",
-                                  "tokens/s": trained["tokens_per_second"]})
-        current = "gate"
-        report("gate", "running")
-        if resumed := run.done("gate"):
-            decision = gate_decision(home, run_id, adapter_id)
-        else:
-            decision = gate_task(home, settings, run_id, version, adapter_id, adapter_dir, pairs)
-            run.mark("gate")
-        _finish(stages, "gate", {
-            "decision": "approved" if decision["approved"] else "rejected",
-            "benchmark_ratio": round(decision["benchmark_ratio"], 3),
-            "ppl_drift": f"{decision['ppl_drift']:+.1%}",
-            "recall": f"{_rate(decision['recall_pre'])} -> {_rate(decision['recall_post'])}",
-            **({"reasons": "; ".join(decision["reasons"])} if decision["reasons"] else {}),
-            **({"warnings": "; ".join(decision["warnings"])} if decision["warnings"] else {})}, resumed)
-        summary["model_after"] = version.name
-        current = "fuse"
-        if decision["approved"]:
-            report("fuse", "running")
-            summary["model_after"] = fuse_task(home, settings, run_id, version, adapter_id, adapter_dir,
-                                               decision).name
-            report("fuse", "done", f"{version.name} -> {summary['model_after']} (current)")
-        else:
-            report("fuse", "skipped", f"gate rejected the adapter; current stays {version.name}")
-        current = "eval"
-        if settings.eval.probes:
-            report("eval", "running")
-            stages["eval"] = eval_after_sleep(home, settings, run_id, version.name, summary["model_after"])
-            report("eval", "done", stage_text(stages["eval"]))
-        else:
-            report("eval", "skipped", "no probe file configured (eval.probes)")
-        summary["status"] = "completed"
-        return summary
+        recipe(run, home, settings)
+        return run.summary()
     except BaseException as exc:
-        summary["status"] = "failed"
-        report(current, "failed", f"{type(exc).__name__}: {exc}"[:200])
+        run.status = "failed"
+        report(run.current, "failed", f"{type(exc).__name__}: {exc}"[:200])
         raise
     finally:
-        record_run(home, run_id, "sleep", started, summary["status"], depth=summary["depth"],
-                   flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary)
+        summary = run.summary()
+        record_run(home, run.run_id, "sleep", started, summary.status, depth=summary.depth,
+                   flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary.model_dump(mode="json"))
         publish_summary(summary)
-        publish_images(home.runs / run_id)
+        publish_images(home.runs / run.run_id)
 
+
+def recipe(run: SleepRun, home: Home, settings) -> None:
+    """The night, stage by stage; `run` records each stage's numbers and the outcome."""
+    run_id, s = run.run_id, settings
+    if s.eval.probes:
+        sleep_probes(home, s)  # a bad probe file stops the night before anything is ingested
+    run.stage("ingest", lambda: ingest_task(home, s.ingest, run_id),
+              numbers=lambda r: r.as_dict() if r else {"files": 0})
+    exchanges = _plan(run, home, s, run.requested)
+    get_run_logger().info(f"depth: {run.depth or 'none'} ({run.reason})")
+    if run.depth is None:
+        run.status = "nothing-to-do"
+        return run.skip(STAGES[1:], "nothing new to learn")
+
+    version = run.stage("model", lambda: model_task(home, s.model, run_id),
+                        restore=lambda m: registry.get(home, m["version"]), keep=lambda v: {"version": v.name},
+                        numbers=lambda v: {"loaded": v.name})
+    run.models["before"] = run.models["after"] = version.name
+    scored = run.stage("score", lambda: score_task(home, s.scoring, run_id, exchanges),
+                       restore=lambda _: run.read("scored_exchanges"),
+                       numbers=lambda t: {"exchanges": t.num_rows, "retained": _count(t, "retained")})
+    generate = (lambda: extraction_generator(version.path, s.extraction)) if s.extraction.use_model else lambda: None
+    candidates = run.stage("extract", lambda: extract_task(home, s.extraction, run_id, exchanges, scored, generate()),
+                           restore=lambda _: run.read("candidate_pairs"),
+                           numbers=lambda t: {"candidates": t.num_rows, **Counter(t["method"].to_pylist())})
+    all_exchanges, all_scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
+    pairs, rejections = run.stage(
+        "firewall", lambda: firewall_task(home, s.firewall, run_id, candidates, all_exchanges, all_scored),
+        restore=lambda _: (run.read("pairs", dreams=False), run.read("rejections", dreams=False)),
+        numbers=_firewall_numbers)
+    publish_pairs(pairs, all_exchanges)
+    publish_rejections(rejections, s.firewall)
+    examples, _ = run.stage(
+        "mix", lambda: mix_task(home, s, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,
+                                s.mixing.seed),
+        restore=lambda _: (run.read("training_examples"), run.read("replay_buffer")), numbers=_mix_numbers)
+    if not run.stages["mix"].get("new") and not run.stages["mix"].get("dream"):
+        run.status, run.reason = "completed", f"{run.reason}; no new facts to learn, no training"
+        return run.skip(("train", "gate", "fuse", "eval"), "no new facts")
+
+    adapter_id, adapter_dir, trained = run.stage(
+        "train", lambda: train_task(home, s, run_id, run.depth, examples, version),
+        numbers=lambda r: {"adapter": r[0], "steps": r[2]["iterations"],
+                           "loss": f"{r[2]['first_epoch_loss']:.3f} -> {r[2]['final_loss']:.3f}",
+                           "tokens/s": r[2]["tokens_per_second"]})
+    decision = run.stage("gate", lambda: gate_task(home, s, run_id, version, adapter_id, adapter_dir, pairs),
+                         restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
+    if decision.approved:
+        fused = run.stage("fuse", lambda: fuse_task(home, s.gate, run_id, version, adapter_id, adapter_dir, decision),
+                          numbers=lambda v: {"promoted": f"{version.name} -> {v.name} (current)"})
+        run.models["after"] = fused.name
+    else:
+        run.skip(("fuse",), f"gate rejected the adapter; current stays {version.name}")
+    if s.eval.probes:
+        run.stage("eval", lambda: eval_after_sleep(home, s, run_id, version.name, run.models["after"]),
+                  numbers=lambda numbers: numbers)
+    else:
+        run.skip(("eval",), "no probe file configured (eval.probes)")
+    run.status = "completed"

@@ -44,3 +44,11 @@ class IntegrityError(SlowwaveError):
 
 class LineageError(SlowwaveError):
     """A lineage query names a pair, exchange or model version that matches nothing, or more than one."""
+
+
+class TransientError(SlowwaveError):
+    """A failure that may go away when tried again (a download, a busy disk): the only kind a task retries."""
+
+
+class DownloadError(ModelError, TransientError):
+    """A model download failed (the network or the index); the next try may succeed."""

@@ -6,7 +6,9 @@ import json
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from storage.atomic import atomic_path, write_text_atomic
 from storage.home import Home
 from storage.schemas import SCHEMAS
 from storage.warehouse import read_table, write_table
@@ -47,3 +49,47 @@ FINAL = ("completed", "nothing-to-do")  # a sleep run in one of these states has
 def committed_runs(home: Home, kind: str = "sleep") -> set[str]:
     """Run ids whose latest status is final: their outputs count (a killed or failed run's do not, yet)."""
     return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL}
+
+
+def failed_attempts(home: Home) -> dict[str, int]:
+    """How many times each sleep run ended failed (each failure is its own `runs` row)."""
+    failures: dict[str, int] = {}
+    for r in read_table(home, "runs", columns=["run_id", "status"]).to_pylist():
+        if r["status"] == "failed":
+            failures[r["run_id"]] = failures.get(r["run_id"], 0) + 1
+    return failures
+
+
+# A sleep run's working files under runs/<run_id>/: the plan (what it works on) and one mark per finished stage.
+PLAN = "plan.json"
+PLAN_EXCHANGES = "plan-exchanges.parquet"
+STAGES_DIR = "stages"
+
+
+def write_plan(home: Home, run_id: str, exchange_ids: pa.Table, plan: dict) -> None:
+    """Record a run's plan: the exchange ids first, then plan.json (its presence means the plan is whole)."""
+    folder = home.runs / run_id
+    with atomic_path(folder / PLAN_EXCHANGES) as tmp:
+        pq.write_table(exchange_ids, tmp)
+    write_text_atomic(folder / PLAN, json.dumps(plan, indent=1))
+
+
+def read_plan(home: Home) -> list[tuple[str, dict]]:
+    """(run id, plan) of every run that wrote a plan, oldest run id first."""
+    return [(f.parent.name, json.loads(f.read_text())) for f in sorted(home.runs.glob(f"*/{PLAN}"))]
+
+
+def read_plan_exchanges(home: Home, run_id: str) -> pa.Array:
+    """The exchange ids a run's plan names."""
+    return pq.read_table(home.runs / run_id / PLAN_EXCHANGES)["exchange_id"].combine_chunks()
+
+
+def write_stage_mark(home: Home, run_id: str, stage: str, facts: dict) -> None:
+    """Mark a run's stage finished (every output it writes has landed), with the facts a resume needs."""
+    write_text_atomic(home.runs / run_id / STAGES_DIR / f"{stage}.done",
+                      json.dumps({"finished_at": utcnow().isoformat(), **facts}))
+
+
+def read_stage_marks(home: Home, run_id: str) -> dict[str, dict]:
+    """Stage name -> the facts its mark recorded, for every stage the run finished."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((home.runs / run_id / STAGES_DIR).glob("*.done"))}

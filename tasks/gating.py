@@ -52,6 +52,27 @@ class GateConfig(BaseModel):
         return self
 
 
+class GateDecision(BaseModel):
+    """The gate's verdict on one adapter: approved or not, every reason and warning, and the measurements behind it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    approved: bool
+    reasons: list[str] = Field(description="Why it was rejected (empty when approved).")
+    warnings: list[str] = Field(description="What a person should look at even though it passed.")
+    benchmark_pre: float = Field(description="Benchmark score of the parent version.")
+    benchmark_post: float = Field(description="Benchmark score with the adapter.")
+    benchmark_ratio: float = Field(description="benchmark_post / benchmark_pre (1.0 when nothing was right before).")
+    ppl_pre: float = Field(description="Perplexity of the parent version on the general text.")
+    ppl_post: float = Field(description="Perplexity with the adapter on the general text.")
+    ppl_drift: float = Field(description="ppl_post / ppl_pre - 1.")
+    recall_pre: float | None = Field(description="Held-out recall of the night's facts before (None: no facts).")
+    recall_post: float | None = Field(description="Held-out recall of the night's facts after.")
+    precision_post: float | None = Field(description="Precision of the answers to those facts after.")
+    benchmark_lost: list[str] = Field(description="Benchmark questions right before and wrong after.")
+    benchmark_gained: list[str] = Field(description="Benchmark questions wrong before and right after.")
+    thresholds: dict[str, float | None] = Field(description="The gate settings the decision was made with.")
+
+
 def load_gate_inputs(cfg: GateConfig) -> tuple[list[dict], str]:
     """The benchmark items and general text the config names, checked."""
     benchmark = load_benchmark(cfg.benchmark)
@@ -148,7 +169,7 @@ def _check_finite(pre: dict, post: dict) -> None:
                          "measurement are broken (NaN/inf logits?); re-run the measurement or discard the adapter")
 
 
-def decide(pre: dict, post: dict, cfg: GateConfig) -> dict:
+def decide(pre: dict, post: dict, cfg: GateConfig) -> GateDecision:
     """Approve or reject an adapter from `measure` before (`pre`) and after (`post`) training, with every reason."""
     _check_finite(pre, post)
     if pre.get("inputs_sha256") and post.get("inputs_sha256") and pre["inputs_sha256"] != post["inputs_sha256"]:
@@ -185,55 +206,12 @@ def decide(pre: dict, post: dict, cfg: GateConfig) -> dict:
     after = {o["id"]: o["outcome"] == "correct" for o in post.get("benchmark_outcomes", [])}
     lost = sorted(i for i, ok in after.items() if before.get(i) is True and not ok)
     gained = sorted(i for i, ok in after.items() if before.get(i) is False and ok)
-    return {
-        "approved": not reasons, "reasons": reasons, "warnings": warnings,
-        "benchmark_pre": s_pre, "benchmark_post": s_post, "benchmark_ratio": ratio,
-        "ppl_pre": float(pre["ppl"]), "ppl_post": float(post["ppl"]), "ppl_drift": drift,
-        "recall_pre": pre.get("recall"), "recall_post": recall_post, "precision_post": post.get("precision"),
-        "benchmark_lost": lost, "benchmark_gained": gained,
-        "thresholds": {"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
-                       "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
-    }
-
-
-def plot_gate(decision: dict, out_png: Path, *, parent: str = "before", candidate: str = "after") -> Path:
-    """The gate's three measurements before and after as a PNG (rates left, perplexity right), written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-
-    from storage.atomic import atomic_path
-
-    verdict = "approved" if decision["approved"] else "rejected"
-    fig = Figure(figsize=(8, 3.6), layout="tight")
-    FigureCanvasAgg(fig)
-    rates, ppl = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
-    labels = ["benchmark score", "new-fact recall"]
-    pairs = [(decision["benchmark_pre"], decision["benchmark_post"]), (decision["recall_pre"], decision["recall_post"])]
-    for i, (name, color) in enumerate(((parent, "C0"), (candidate, "C1"))):
-        values = [p[i] for p in pairs]
-        xs = [x - 0.2 + 0.4 * i for x in range(len(labels))]
-        bars = rates.bar(xs, [0.0 if v is None else v for v in values], 0.38, label=name, color=color)
-        for bar, value in zip(bars, values):  # a measurement without facts is an empty slot marked n/a
-            rates.annotate("n/a" if value is None else f"{value:.2f}", (bar.get_x() + bar.get_width() / 2,
-                           bar.get_height()), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=8)
-    rates.set_xticks(range(len(labels)), labels)
-    rates.set(ylim=(0, 1.25), ylabel="rate",
-              title=f"benchmark ratio {decision['benchmark_ratio']:.3f} "
-                    f"(min {decision['thresholds']['min_benchmark_ratio']})")
-    rates.legend(loc="upper right", fontsize=8, frameon=False)
-    rates.grid(axis="y", alpha=0.3)
-    pre, post = decision["ppl_pre"], decision["ppl_post"]
-    ppl.bar([0, 1], [pre, post], 0.6, color=["C0", "C1"])
-    for x, value in enumerate((pre, post)):
-        ppl.annotate(f"{value:.2f}", (x, value), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=8)
-    th = decision["thresholds"]
-    ppl.axhline(pre * (1 + th["ppl_warn"]), color="goldenrod", lw=1, ls="--", label=f"warn +{th['ppl_warn']:.0%}")
-    ppl.axhline(pre * (1 + th["ppl_reject"]), color="firebrick", lw=1, ls="--", label=f"reject +{th['ppl_reject']:.0%}")
-    ppl.set_xticks([0, 1], [parent, candidate])
-    ppl.set(ylim=(0, max(post, pre * (1 + th["ppl_reject"])) * 1.2), ylabel="perplexity on general text",
-            title=f"drift {decision['ppl_drift']:+.1%}")
-    ppl.legend(loc="lower right", fontsize=7, frameon=True)
-    fig.suptitle(f"Gate: {verdict}", fontsize=11)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return out_png
+    return GateDecision(
+        approved=not reasons, reasons=reasons, warnings=warnings,
+        benchmark_pre=s_pre, benchmark_post=s_post, benchmark_ratio=ratio,
+        ppl_pre=float(pre["ppl"]), ppl_post=float(post["ppl"]), ppl_drift=drift,
+        recall_pre=pre.get("recall"), recall_post=recall_post, precision_post=post.get("precision"),
+        benchmark_lost=lost, benchmark_gained=gained,
+        thresholds={"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
+                    "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
+    )

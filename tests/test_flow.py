@@ -34,7 +34,7 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     events = []
     with listening(events.append):
         result = sleep_cycle(home_dir=str(home.root), depth="auto")
-    assert (result["status"], result["depth"]) == ("completed", "light")
+    assert (result.status, result.depth) == ("completed", "light")
     # The live view's feed: every stage runs then finishes, in pipeline order, and training counts its steps.
     finished = [(e.stage, e.state) for e in events if e.state not in ("running", "step")]
     assert [s for s, _ in finished] == ["ingest", "model", "score", "extract", "firewall", "mix", "train", "gate",
@@ -42,11 +42,11 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     assert all(state == "done" for _, state in finished[:8]) and finished[-1] == ("eval", "skipped")
     assert {e.stage for e in events if e.state == "running"} >= {"ingest", "score", "extract", "train", "gate"}
     steps = [e for e in events if e.state == "step"]
-    assert [e.done for e in steps] == list(range(1, result["stages"]["train"]["steps"] + 1))
-    assert {e.total for e in steps} == {result["stages"]["train"]["steps"]} and steps[-1].text.startswith("loss ")
+    assert [e.done for e in steps] == list(range(1, result.stages["train"]["steps"] + 1))
+    assert {e.total for e in steps} == {result.stages["train"]["steps"]} and steps[-1].text.startswith("loss ")
     score_done = next(e for e in events if (e.stage, e.state) == ("score", "done"))
-    assert score_done.text == f"exchanges 46, retained {result['stages']['score']['retained']}"
-    stages = result["stages"]
+    assert score_done.text == f"exchanges 46, retained {result.stages['score']['retained']}"
+    stages = result.stages
     assert stages["ingest"]["exchanges_added"] == 46
     assert stages["score"]["exchanges"] == 46 and 0 < stages["score"]["retained"] < 46
     assert stages["firewall"]["accepted"] >= 40
@@ -63,7 +63,8 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     assert by_source["anchor"][1] > 0 and by_source["anchor"][0] == 0
     assert stages["mix"]["new"] == by_source["new"][1]
     suites = dict(con.sql("select suite, bool_and(success) from validations group by 1").fetchall())
-    expected_suites = {"exchanges", "scored", "candidates", "pairs", "training_set", "replay_buffer", "adapter", "gate"}
+    expected_suites = {"exchanges", "scored_exchanges", "candidate_pairs", "pairs", "training_examples", "replay_buffer",
+                       "adapters", "gate_results"}
     gate = con.sql("select approved, reasons, benchmark_ratio, ppl_drift, recall_pre, recall_post "
                    "from gate_results").fetchall()
     assert len(gate) == 1
@@ -72,15 +73,15 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     assert approved and not reasons and ratio >= 0.9
     assert recall_post >= recall_pre + 0.15  # measured here: 0.08 -> 0.35 of 49 facts (with 3 wordings: 0.04 -> 0.69)
     assert stages["train"]["steps"] == con.sql("select count(*) from train_steps").fetchall()[0][0] > 0
-    assert (home.runs / result["run_id"] / "loss.png").stat().st_size > 1000
-    assert (home.runs / result["run_id"] / "gate.png").stat().st_size > 1000
+    assert (home.runs / result.run_id / "loss.png").stat().st_size > 1000
+    assert (home.runs / result.run_id / "gate.png").stat().st_size > 1000
     from storage import registry
 
-    assert suites == dict.fromkeys(expected_suites | {"model"}, True)
-    assert registry.current_name(home) == result["model_after"] == "v0001"
+    assert suites == dict.fromkeys(expected_suites | {"model_versions"}, True)
+    assert registry.current_name(home) == result.model_after == "v0001"
     assert registry.get(home, "v0001").manifest["parent"] == "v0000"
     run = latest_runs(home, kind="sleep")[0]
-    assert (run["run_id"], run["status"], run["depth"]) == (result["run_id"], "completed", "light")
+    assert (run["run_id"], run["status"], run["depth"]) == (result.run_id, "completed", "light")
 
     async def read_back():
         async with get_client() as client:
@@ -103,8 +104,8 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     assert (pressure["new_turns"], pressure["sleeps"]) == (0, 1)
     assert pressure["last_ppl_drift"] == pytest.approx(drift) and pressure["hours_since_sleep"] < 1
     again = sleep_cycle(home_dir=str(home.root), depth="auto")
-    assert again["status"] == "nothing-to-do" and again["stages"]["ingest"]["files_skipped"] == 5
-    assert "nothing new" in again["reason"]
+    assert again.status == "nothing-to-do" and again.stages["ingest"]["files_skipped"] == 5
+    assert "nothing new" in again.reason
 
 
 def test_chit_chat_only_sleeps_without_training(prefect_harness, tmp_path, converted_model_dir):
@@ -120,9 +121,9 @@ def test_chit_chat_only_sleeps_without_training(prefect_harness, tmp_path, conve
     (home.root / "inbox").mkdir()
     (home.root / "inbox" / "chat.jsonl").write_text("\n".join(lines) + "\n")
     result = sleep_cycle(home_dir=str(home.root), depth="auto")
-    assert result["status"] == "completed" and "no new facts to learn" in result["reason"]
-    assert result["stages"]["score"] == {"exchanges": 5, "retained": 0}
-    assert "train" not in result["stages"] and result["model_after"] == "v0000"
+    assert result.status == "completed" and "no new facts to learn" in result.reason
+    assert result.stages["score"] == {"exchanges": 5, "retained": 0}
+    assert "train" not in result.stages and result.model_after == "v0000"
     assert connect(home).sql("select count(*) from train_steps").fetchall() == [(0,)]
 
 
@@ -143,23 +144,23 @@ def test_a_destructive_learning_rate_is_rejected_by_the_gate_and_current_stays(p
                                 "light_epochs = 1  # enough to do the damage\n"
                                 "[eval]\nprobes = \"probes.jsonl\"  # relative: from the home folder\n")
     result = sleep_cycle(home_dir=str(home.root), depth="light")
-    assert result["status"] == "completed"
+    assert result.status == "completed"
     # The sleep evaluated the configured probes itself: one version (nothing was promoted), chart in its folder.
-    evaluated = result["stages"]["eval"]
+    evaluated = result.stages["eval"]
     assert evaluated["probes"] == 3 and " -> " not in evaluated["control accuracy"]
     runs = connect(home).sql("select model_version, probes, control_accuracy, guard_pass_rate from eval_runs").fetchall()
     assert [(v, n) for v, n, _, _ in runs] == [("v0000", 3)]
     assert evaluated["control accuracy"] == f"{runs[0][2]:.2f}" and evaluated["guard pass rate"] == f"{runs[0][3]:.2f}"
-    run_dir = home.runs / result["run_id"]
+    run_dir = home.runs / result.run_id
     assert (run_dir / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from flows.artifacts import charts_markdown
 
     charts = charts_markdown(run_dir)
     assert "## Training loss" in charts and "## Gate: before and after" in charts and "## Evaluation" in charts
-    gate = result["stages"]["gate"]
+    gate = result.stages["gate"]
     assert gate["decision"] == "rejected"
     assert "perplexity drift" in gate["reasons"] or "benchmark ratio" in gate["reasons"]
-    assert result["model_before"] == result["model_after"] == "v0000"
+    assert result.model_before == result.model_after == "v0000"
     assert registry.current_name(home) == "v0000" and [v.name for v in registry.versions(home)] == ["v0000"]
     row = connect(home).sql("select approved, reasons, adapter_id from gate_results").fetchall()
     assert len(row) == 1 and row[0][0] is False and row[0][1]

@@ -29,8 +29,8 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
     shutil.copytree(CASE / "sessions", home.root / "inbox" / "case")
     home.config_file.write_text(f'[eval]\nprobes = "{CASE / "probes.jsonl"}"\n')
     result = sleep_cycle(home_dir=str(home.root), depth="light")
-    assert result["status"] == "completed", result
-    assert result["stages"]["ingest"]["exchanges_added"] == 46
+    assert result.status == "completed", result
+    assert result.stages["ingest"]["exchanges_added"] == 46
     gate = connect(home).sql("select approved, benchmark_ratio, ppl_drift, recall_pre, recall_post "
                              "from gate_results").fetchall()
     assert len(gate) == 1
@@ -38,7 +38,7 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
     # Measured with these defaults: ratio 0.975, drift +26%, held-out-wording recall up from near 0.
     assert approved and ratio >= 0.9 and drift <= 0.5
     assert recall_post >= recall_pre + 0.5
-    assert result["model_after"] == registry.current_name(home) == "v0001"
+    assert result.model_after == registry.current_name(home) == "v0001"
     assert registry.get(home, "v0001").manifest["parent"] == "v0000"
     # The sleep's own evaluation on the case's probes, both versions (measured: recall 0.00 -> 0.88).
     con = connect(home)
@@ -51,4 +51,4 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
     before = {p for v, p, o in outcomes if v == "v0000" and o == "correct"}
     after = {p for v, p, o in outcomes if v == "v0001" and o == "correct"}
     assert before and before <= after
-    assert (home.runs / result["run_id"] / "eval.png").stat().st_size > 1000
+    assert (home.runs / result.run_id / "eval.png").stat().st_size > 1000

