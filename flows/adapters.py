@@ -133,7 +133,7 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
     frame = pa.table({"adapter_id": [aid], "files_match_manifest": [files_ok],
                       "losses_finite": [all(math.isfinite(result[k]) for k in ("first_epoch_loss", "final_loss"))],
                       "steps": [result["iterations"]], "expected_steps": [expected]})
-    check(home, run_id, "adapter", frame, id_column="adapter_id")
+    check(home, run_id, "adapters", frame, id_column="adapter_id")
     log.info(f"adapter {aid}: {result['iterations']} steps, loss {result['first_epoch_loss']:.3f} -> "
              f"{result['final_loss']:.3f}, {result['tokens_per_second']} tokens/s")
     return aid, folder, result

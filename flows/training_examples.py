@@ -162,7 +162,7 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
                                   pairs.select(["pair_id"])])["pair_id"]
     active = previous.filter(pc.equal(previous["status"], "active"))["pair_id"]
     dream_ids = dreams["pair_id"] if dreams is not None else pa.array([], pa.string())
-    check(home, run_id, "training_set", training_set_frame(examples, known_ids, active, dream_ids, target),
+    check(home, run_id, "training_examples", training_set_frame(examples, known_ids, active, dream_ids, target),
           id_column="example_id")
     replayed = examples.filter(pc.equal(examples["source"], "replay"))["pair_id"].to_pylist()
     buffer = update_buffer(previous, current, replayed, run_id, settings.replay)

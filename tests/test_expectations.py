@@ -62,3 +62,28 @@ def test_every_failure_is_listed_with_counts_and_samples():
 def test_unknown_suite_names_the_known_ones():
     with pytest.raises(KeyError, match="known: .*'exchanges'"):
         load_suite("nope")
+
+
+def test_every_suite_is_named_after_the_dataset_it_checks():
+    from expectations.runner import SUITES_DIR
+    from storage.schemas import SCHEMAS
+
+    datasets = set(SCHEMAS) | {"adapters"}  # adapters are folders (adapters/<id>/), not a table
+    suites = {p.stem: load_suite(p.stem)["name"] for p in SUITES_DIR.glob("*.json")}
+    assert {stem for stem, name in suites.items() if stem != name} == set()
+    assert set(suites) - datasets == set()
+    assert {"exchanges", "scored_exchanges", "candidate_pairs", "pairs", "training_examples", "replay_buffer",
+            "adapters", "gate_results", "model_versions"} <= set(suites)
+
+
+def test_every_check_in_the_flows_names_a_suite_that_exists():
+    import re
+    from pathlib import Path
+
+    from expectations.runner import SUITES_DIR
+
+    flows = Path(__file__).resolve().parents[1] / "flows"
+    used = {(p.name, m) for p in flows.glob("*.py")
+            for m in re.findall(r'\bcheck\(\s*home,\s*run_id,\s*"([a-z_]+)"', p.read_text())}
+    assert len(used) >= 9
+    assert {(f, s) for f, s in used if not (SUITES_DIR / f"{s}.json").exists()} == set()
