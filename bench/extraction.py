@@ -3,13 +3,13 @@
     python bench/extraction.py [--case DIR ...] [-v]
 
 For each case (default: the labelled case, the development case and the held-out unseen case): a fresh
-home, the case's sessions ingested as `slowwave ingest` does, then scoring, template extraction, merging
-and the firewall with the shipped defaults (no model). A pair matches a fact of the case's facts.json on
+home, the case's sessions ingested as `slowwave ingest` does, then scoring, pattern extraction, merging
+and the firewall with the shipped defaults (no model; flows/preview.py). A pair matches a fact of the case's facts.json on
 fact type + subject + normalized value; superseded pairs do not count. Prints, per case, the exchanges,
 the current pairs, recall (facts found / facts stated) and precision (facts found / pairs), and with -v
 the facts missed and the pairs that match no fact. Seconds per case.
 
-Only the development case may be used to write or tune templates; the unseen case measures them.
+Only the development case may be used to write or tune patterns; the unseen case measures them.
 """
 
 from __future__ import annotations
@@ -27,31 +27,17 @@ CASES = [ROOT / "tasks" / "data" / "eval_case", ROOT / "bench" / "cases" / "dev"
 
 
 def curate(home, case: Path, settings) -> dict:
-    """The case's sessions ingested into home, then stages 1-3 (scoring, template extraction, merging, the
-    firewall) with the given settings and no model: exchanges, scored, pairs and rejections."""
-    import pyarrow.compute as pc
+    """The case's sessions ingested into home, then stages 1-3 with no model (flows/preview.curate_case)."""
+    from flows.preview import curate_case
 
-    from flows.ingest import ingest_paths
-    from storage.warehouse import read_table
-    from tasks.extraction import extract_template_pairs, merge_candidates
-    from tasks.firewall import apply_firewall
-    from tasks.scoring import score_exchanges
-
-    ingest_paths(home, [case / "sessions"], settings.ingest)
-    exchanges = read_table(home, "exchanges")
-    scored = score_exchanges(exchanges, settings.scoring)
-    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"],
-                                         value_set=scored.filter(scored["retained"])["exchange_id"]))
-    candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)
-    pairs, rejections = apply_firewall(candidates, exchanges, scored, settings.firewall)
-    return {"exchanges": exchanges, "scored": scored, "pairs": pairs, "rejections": rejections}
+    return curate_case(home, case, settings)
 
 
 def measure(case: Path) -> dict:
     """Recall, precision and the unmatched facts and pairs of one case."""
     from flows.config import Settings
     from storage.home import Home
-    from tasks.templates import normalize_value
+    from tasks.text import normalize_value
 
     truth_file = case / "facts.json"
     if not truth_file.is_file():

@@ -1,8 +1,8 @@
 """Stage 2: turn retained exchanges into candidate question-answer pairs about the user.
 
-Two extractors share one output (candidate_pairs without run_id): regex templates over the user's
-own words (tasks/templates.py) and an injected model that writes `Q:`/`A:` pairs. Only
-`user_text` is ever read by the templates: what the assistant said never becomes a fact.
+Two extractors share one output (candidate_pairs without run_id): regex patterns over the user's
+own words (tasks/patterns/, method "template") and an injected model that writes `Q:`/`A:` pairs. Only
+`user_text` is ever read by the patterns: what the assistant said never becomes a fact.
 `merge_candidates` folds duplicates into one pair and links corrections to what they replace.
 """
 
@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import pair_id
 from storage.schemas import without_run_id
-from tasks.templates import TRIGGERS, Context, Fact, match_message, normalize_value
+from tasks.patterns import TRIGGERS, Context, Fact, match_message
+from tasks.text import normalize_value
 
 Generate = Callable[[list[list[dict]]], list[str]]
 # Facts a person can have several of: the value is part of the key, so they accumulate.
@@ -35,7 +36,7 @@ class ExtractionConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    families: tuple[str, ...] = Field(tuple(TRIGGERS), description="Template families to run (see tasks/templates.py).")
+    families: tuple[str, ...] = Field(tuple(TRIGGERS), description="Pattern families to run (see tasks/patterns/rules.py).")
     max_pairs_per_exchange: int = Field(6, ge=1, description="Most model-written pairs kept from one exchange.")
     batch_size: int = Field(16, ge=1, description="Prompts per call of the injected generate function.")
     max_prompt_chars: int = Field(1500, ge=100, description="User or assistant text longer than this is cut in the prompt.")
@@ -103,7 +104,7 @@ def _candidates(cols: dict[str, list], ex_id: str, method: str, f: Fact, key: st
 
 
 def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig) -> pa.Table:
-    """candidate_pairs rows (without run_id) found by the regex templates in each user message."""
+    """candidate_pairs rows (without run_id) found by the regex patterns in each user message."""
     texts = exchanges.column("user_text")
     fired = {fam: pc.match_substring_regex(texts, TRIGGERS[fam], ignore_case=True).to_numpy(zero_copy_only=False)
              for fam in cfg.families}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import unicodedata
 from collections import Counter
 
 import pyarrow as pa
@@ -19,6 +18,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.schemas import without_run_id
+from tasks.text import word_tokens
+from tasks.vocabulary import WORD_ALIASES
 
 I = re.IGNORECASE
 SECRET_PATTERNS: list[tuple[str, re.Pattern]] = [  # kind, pattern (group 'v' = the part to mask, else all)
@@ -133,20 +134,13 @@ def mask_secrets(text: str, entropy_bits: float = 3.5, min_len: int = 20, keep: 
     return "".join(out) + text[pos:]
 
 
-def fold(text: str) -> str:
-    """Lower-case text with accents removed (NFKD), for comparing words."""
-    s = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in s if not unicodedata.combining(c)).lower()
-
-
 def _stem(tok: str) -> str:
     return tok[:-1] if len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss") else tok
 
 
 def words(text: str) -> list[str]:
-    """Folded, lightly stemmed word tokens of text."""
-    # \w, not [a-z0-9]: 'ø' and 'ß' have no NFKD decomposition and must stay letters.
-    return [_stem(t) for t in re.findall(r"[^\W_]+", fold(text))]
+    """Folded (tasks/text.py), lightly stemmed word tokens of text."""
+    return [_stem(t) for t in word_tokens(text)]
 
 
 class Source:
@@ -185,9 +179,8 @@ class Source:
         return judge.secrets(self.user)
 
 
-# The user says 'mom', a template answer says 'mother': both name the same claim.
-ALIASES = {"mom": "mother", "mum": "mother", "dad": "father", "kid": "child", "baby": "child", "grandma": "grandmother",
-           "grandpa": "grandfather", "favourite": "favorite", "puppy": "dog", "kitten": "cat"}
+# The user says 'mom', a pattern's answer says 'mother': both name the same claim (tasks/vocabulary.py).
+ALIASES = WORD_ALIASES
 
 
 class _Judge:

@@ -1,7 +1,7 @@
 """Probe sets and how an answer is scored against one: correct, wrong or abstain (DESIGN.md, "Inputs").
 
-Matching folds both sides the same way (NFKD, accents dropped, casefolded, apostrophes dropped,
-other punctuation → spaces, "2.5"/"1,000" kept as one number) and then looks for the keyword as
+Matching folds both sides the same way (tasks/text.py: NFKD, accents dropped, casefolded, apostrophes
+dropped, other punctuation → spaces, "2.5"/"1,000" kept as one number) and then looks for the keyword as
 whole words. Words may carry a plain English ending (-s, -es, -ed, -d, -ing, -y: "rain" matches
 "raining"), numbers may not ("5" never matches "15", "2025" or "5.5"). Pure substring matching,
 as DESIGN.md literally says, would let "ten" match "often", "cow" match "Moscow" and "pen" match
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 from storage.errors import InputError
+# The one folding (tasks/text.py), in the form keywords are matched in: 'Tromso' matches 'Tromsø'.
+from tasks.text import match_form as fold
 
 KINDS = ("recall", "generalization", "control", "guard")
 OUTCOMES = ("correct", "wrong", "abstain")
@@ -25,9 +26,6 @@ PROBE_KEYS = {"id", "kind", "question", "expected", "forbidden"}
 BENCHMARK_KEYS = {"id", "category", "question", "expected", "forbidden"}
 MAX_REPORTED_ERRORS = 20
 
-# Latin letters NFKD does not decompose into a base letter + accent.
-_UNDECOMPOSED = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i",
-                               "æ": "ae", "œ": "oe", "þ": "th"})
 _SUFFIX = r"(?:s|es|ed|d|ing|y)?"
 # On folded text (lowercase ASCII, apostrophes dropped, punctuation → single spaces).
 _ABSTAIN = re.compile(
@@ -44,15 +42,6 @@ _ABSTAIN = re.compile(
     r"|(?:no|without) (?:more |further )?(?:information|context) (?:about|on|regarding)"
     r")\b"
 )
-
-
-def fold(text: str) -> str:
-    """Lowercase, accent-free text with single spaces between words (the form keywords are matched in)."""
-    s = unicodedata.normalize("NFKD", text)
-    s = "".join(c for c in s if not unicodedata.combining(c)).casefold().translate(_UNDECOMPOSED)
-    s = re.sub(r"(?<=\d)[.,](?=\d)", "", s)  # "2.5" / "1,000" stay one number
-    s = re.sub(r"['’‘`´]", "", s)  # "don't" → "dont", "Peter's" → "peters" on both sides
-    return " ".join(re.findall(r"[^\W_]+", s))
 
 
 @lru_cache(maxsize=4096)  # the same keywords are matched against every answer of every evaluation

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storage.schemas import without_run_id
+from tasks.vocabulary import scoring_markers
 
 # ASCII whitespace spelled out: RE2's \s and Python's \s disagree on Unicode spaces.
 WORD_RE = r"[^ \t\n\r\f\v]+"
@@ -50,31 +51,15 @@ class ScoringConfig(BaseModel):
         description="Fragments that mark the user correcting something.")
     preference_bonus: float = Field(0.2, description="Importance added for a stated preference (importance:preference).")
     preference_markers: tuple[str, ...] = Field(
-        ("i prefer", "i (?:really )?like", "i (?:really )?love", "i enjoy", "my (?:favou?rite|fave)", "i hate",
-         "i dislike", "i can't stand", "i cannot stand", "can't bear", "i don't like", "fan of", "i adore",
-         "obsessed with"),
-        description="Fragments that mark a stated preference or dislike.")
+        scoring_markers(preference=True),
+        description="Fragments that mark a stated preference or dislike (default: the preference fact types' "
+                    "markers in tasks/vocabulary.py).")
     personal_bonus: float = Field(0.2, description="Importance added for a personal fact (importance:personal).")
     personal_markers: tuple[str, ...] = Field(
-        ("my name", "call me", "i'm called", "i am called", "(?-i:[Tt]his is [A-Z][a-z]+)",
-         "(?:hi|hiya|hey|hello)[,!]? i'?m (?-i:[A-Z][a-z]+)", "i live", "we live", "living in",
-         "i moved", "we moved", "relocated", "i'm from", "i am from", "originally from", "grew up", "born and raised",
-         "based in", "i work", "been working", "my job", "my boss", "i'm an? \\w+ at",
-         "(?:my|our) (?:\\w+ )?(?:wife|husband|partner|girlfriend|boyfriend|fianc[ée]e?)",
-         "(?:my|our) (?:\\w+ )?(?:son|daughter|kids?|children|baby|brother|sister|siblings?|mom|mum|mother|dad|father|"
-         "parents)",
-         "(?:i|we) (?:also )?(?:have|own|use|drive|adopted|got) an?", "named", "called (?-i:[A-Z][a-z]+)",
-         "(?:dog|cat|puppy|kitten|pet|parrot|rabbit|hamster|horse|collie|retriever|terrier|spaniel)s?",
-         "i'm allergic", "i am allergic", "allergic to", "vegetarian", "vegan", "pesc[ae]tarian", "gluten", "lactose",
-         "i don't eat", "birthday", "bday", "i was born", "years old", "turned \\d+", "(?:he|she)(?:'s| is) \\d+",
-         "i'?m \\d+", "i am \\d+", "my car", "my (?:laptop|computer|phone|bike|boat)", "i'm learning", "i am learning",
-         "picking up (?-i:[A-Z][a-z]+)", "i speak", "fluent in", "(?:going|flying|traveling|travelling|heading|moving) to",
-         "off to (?-i:[A-Z][a-z]+)", "i'll be in (?-i:[A-Z][a-z]+)", "trip to", "planning", "my (?:\\w+ )?goal",
-         "every (?:day|morning|evening|night|week|weekend|monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
-         "my hobb(?:y|ies)", "in my free time", "(?:i'm|i am) (?:also |really )?into", "getting into", "took up",
-         "i(?:'ve been| have been)? play(?:ing)?", "i usually", "i'm married",
-         "i am married", "my (?:\\w+ ){0,2}(?:password|api key|key|token|e-?mail|username|login|pin)"),
-        description="Fragments that mark a personal fact about the user (name, home, family, pets, ...).")
+        scoring_markers(preference=False),
+        description="Fragments that mark a personal fact about the user (name, home, family, pets, ...); "
+                    "default: every other fact type's markers in tasks/vocabulary.py, so a message a pattern "
+                    "extracts a fact from is retained.")
     emphatic_bonus: float = Field(0.05, description="Importance added per kind of emphasis found (importance:emphatic).")
     emphatic_max_kinds: int = Field(2, ge=0, le=3, description="Most emphasis kinds counted: '!', an emphatic word, an ALL-CAPS word.")
     emphatic_words: tuple[str, ...] = Field(

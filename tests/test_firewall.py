@@ -13,7 +13,7 @@ from storage.ids import pair_id
 from tasks.extraction import ExtractionConfig, extract_model_pairs, extract_template_pairs, merge_candidates
 from tasks.firewall import FirewallConfig, apply_firewall, find_secrets, mask_secrets
 from tasks.scoring import ScoringConfig, score_exchanges
-from tasks.templates import normalize_value
+from tasks.text import normalize_value
 
 CFG = FirewallConfig()
 CANDIDATES = extract_template_pairs(exchanges_from_texts([("x", "y")]), ExtractionConfig()).schema

@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from storage.ids import content_id
 from storage.schemas import SCHEMAS
-from tasks.mixing import TEMPLATES, MixingConfig, build_training_set, mix_summary, paraphrase_questions
+from tasks.mixing import WORDINGS, MixingConfig, build_training_set, mix_summary, paraphrase_questions
 from tasks.replay import buffer_schema
+from tasks.vocabulary import canonical
 
 PAIRS = SCHEMAS["pairs"].remove(SCHEMAS["pairs"].get_field_index("run_id"))
 EXAMPLES = SCHEMAS["training_examples"].remove(SCHEMAS["training_examples"].get_field_index("run_id"))
@@ -93,8 +94,8 @@ def test_paraphrases_never_invent_a_fact_type_or_an_empty_subject():
     assert paraphrase_questions("Who is my dentist?", "dentist", "user", 3) == ["Who is my dentist?"]
     no_subject = paraphrase_questions("What is my favourite?", "favourite", "", 5)
     assert all("{" not in q and "my 's" not in q for q in no_subject)
-    for ftype, templates in TEMPLATES.items():
-        assert len({t.lower() for t in templates}) >= 3, ftype
+    for ftype, wordings in WORDINGS.items():
+        assert len({t.lower() for t in wordings}) >= 3, ftype
 
 
 def test_each_new_fact_appears_under_several_phrasings():
@@ -105,7 +106,7 @@ def test_each_new_fact_appears_under_several_phrasings():
         mine = [r for r in new if r["pair_id"] == pid]
         assert len({r["question"] for r in mine}) == 3 and {r["answer"] for r in mine} == {FACTS[i][3]}
         assert [r["question"] for r in mine if r["phrasing"] == "original"] == [FACTS[i][2]]
-        assert sum(r["phrasing"].startswith(f"template:{FACTS[i][0]}.") for r in mine) == 2
+        assert sum(r["phrasing"].startswith(f"wording:{canonical(FACTS[i][0])}.") for r in mine) == 2
 
 
 @pytest.mark.parametrize("depth,share", [("light", 0.20), ("deep", 0.60)])
@@ -345,7 +346,7 @@ def test_verify_questions_offer_the_true_value_and_a_wrong_one_borrowed_from_a_n
     facts = with_values(pairs(9), ["Vladimir", "Lisbon", "Andre", "6", "Biscuit", "carpenter", "peanuts",
                                    "green", "Japanese"])
     rows = {(pid, label): (q, a) for pid, label, q, a in verify_questions(facts.to_pylist())}
-    # name, lives_in, family_name, pet_name, job and language_learning have templates; age, allergy, colour not.
+    # name, lives_in, family_name, pet_name, job and language_learning have verify wordings; age, allergy, colour not.
     assert {pid for pid, _ in rows} == {"pr_new00", "pr_new01", "pr_new02", "pr_new04", "pr_new05", "pr_new08"}
     assert rows[("pr_new00", "verify:yes")] == ("Is my name Vladimir?", "Yes. Your name is Vladimir.")
     question, answer = rows[("pr_new00", "verify:no")]
