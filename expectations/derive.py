@@ -83,3 +83,11 @@ def buffer_frame(buffer: pa.Table) -> pa.Table:
     active = int(pc.sum(pc.equal(buffer["status"], "active")).as_py() or 0)
     return buffer.select(["pair_id", "priority", "status", "replay_count"]).append_column(
         "active_items", pa.array([active] * buffer.num_rows, pa.int64()))
+
+
+def rejections_frame(rejections: pa.Table, exchanges: pa.Table, has_secret: list[bool]) -> pa.Table:
+    """Rejected pairs' ids and reasons, the caller's secret check on their stored text, and whether their
+    exchange exists."""
+    frame = pa.table({"pair_id": rejections["pair_id"], "exchange_id": rejections["exchange_id"],
+                      "reason": rejections["reason"], "has_secret": pa.array(has_secret, pa.bool_())})
+    return _found(frame, "exchange_id", exchanges["exchange_id"], "exchange_found")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import buffer_frame, training_set_frame
 from flows.checks import check
+from flows.pairs import check_pairs
 from storage import registry
-from storage.atomic import atomic_path
+from storage.cache import read_or_make
 from storage.home import Home
 from storage.ids import content_id, sha256_file
 from storage.warehouse import read_table, table_files, write_table
@@ -54,14 +53,11 @@ def root_version(home: Home) -> registry.Version:
     return v
 
 
-def _generated_file(kind: str, key: str) -> Path:
-    """Where a model's generated data (anchor answers, rehearsal prose) lives: shipped with slowwave for the
-    default float32 model (made here once), else in the user's cache, per model content."""
+def _shipped_cache():
+    """Generated data shipped with slowwave for the default float32 model (made here once), looked in first."""
     from tasks.data_files import DATA_DIR
-    from tasks.model.pull import cache_dir
 
-    shipped = DATA_DIR / "anchor_cache" / f"{key}.parquet"
-    return shipped if shipped.exists() else cache_dir() / kind / f"{key}.parquet"
+    return DATA_DIR / "anchor_cache"
 
 
 def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
@@ -79,16 +75,14 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
     key = content_id("anc", json.dumps(root.manifest["files"], sort_keys=True), sha256_file(prompts_file),
                      settings.mixing.anchor_max_tokens)
-    cached = _generated_file("anchors", key)
-    if cached.exists():
-        answers = pq.read_table(cached).column("answer").to_pylist()
-    else:
+
+    def make() -> pa.Table:
         model, tok = load_model(root.path)
         _logger().info(f"anchors: {root.name} answers {len(prompts)} general prompts (once per model)")
-        answers = answer_questions(model, tok, [p["prompt"] for p in prompts],
-                                   max_tokens=settings.mixing.anchor_max_tokens)
-        with atomic_path(cached) as tmp:
-            pq.write_table(pa.table({"answer": answers}), tmp)
+        return pa.table({"answer": answer_questions(model, tok, [p["prompt"] for p in prompts],
+                                                    max_tokens=settings.mixing.anchor_max_tokens)})
+
+    answers = read_or_make("anchors", key, make, shipped=_shipped_cache()).column("answer").to_pylist()
     table = pa.table({
         "prompt_id": [p["id"] for p in prompts], "model_version": [root.name] * len(prompts),
         "category": [p["category"] for p in prompts], "question": [p["prompt"] for p in prompts], "answer": answers,
@@ -98,24 +92,33 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     return table
 
 
+def rehearsal_key(root_files: dict, cfg) -> str:
+    """Cache key of the rehearsal prose: the root model's content, the sample count and length, the seed."""
+    return content_id("reh", json.dumps(root_files, sort_keys=True), cfg.rehearsal_samples,
+                      cfg.rehearsal_max_tokens, cfg.rehearsal_seed)
+
+
 def rehearsal_for(home: Home, settings) -> list[str]:
-    """The root model's own prose for rehearsal, sampled once per model and settings, cached like anchors."""
+    """The root model's own prose for rehearsal, sampled once per model and settings (seed included), cached
+    like anchors; the cache file records the seed it was sampled with."""
     from tasks.rehearsal import sample_prose
 
     cfg = settings.mixing
     if cfg.rehearsal_ratio <= 0 or cfg.rehearsal_samples <= 0:
         return []
     root = root_version(home)
-    key = content_id("reh", json.dumps(root.manifest["files"], sort_keys=True), cfg.rehearsal_samples,
-                     cfg.rehearsal_max_tokens)
-    cached = _generated_file("rehearsal", key)
-    if not cached.exists():
+
+    def make() -> pa.Table:
         model, tok = load_model(root.path)
-        _logger().info(f"rehearsal: {root.name} writes {cfg.rehearsal_samples} prose samples (once per model)")
-        texts = sample_prose(model, tok, cfg.rehearsal_samples, cfg.rehearsal_max_tokens)
-        with atomic_path(cached) as tmp:
-            pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), tmp)
-    return pq.read_table(cached).column("text").to_pylist()
+        _logger().info(f"rehearsal: {root.name} writes {cfg.rehearsal_samples} prose samples (once per model, "
+                       f"seed {cfg.rehearsal_seed})")
+        texts = sample_prose(model, tok, cfg.rehearsal_samples, cfg.rehearsal_max_tokens, seed=cfg.rehearsal_seed)
+        return pa.table({"text": pa.array(texts, pa.string())})
+
+    made = {"seed": cfg.rehearsal_seed, "samples": cfg.rehearsal_samples, "max_tokens": cfg.rehearsal_max_tokens}
+    table = read_or_make("rehearsal", rehearsal_key(root.manifest["files"], cfg), make, made_with=made,
+                         shipped=_shipped_cache())
+    return table.column("text").to_pylist()
 
 
 def _replay_target(new_pairs: pa.Table, buffer: pa.Table, n_new: int, share: float) -> int:
@@ -150,8 +153,7 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
         known = pa.concat_tables([read_table(home, "pairs"), pairs]) if pairs.num_rows else read_table(home, "pairs")
         dreams, bad, tried = make_dreams(known.filter(pc.is_null(known["superseded_by"])), exchanges, scored,
                                          sample, settings.dreams, settings.firewall, seed)
-        write_table(home, "pairs", run_id, dreams)
-        write_table(home, "rejections", run_id, bad)
+        check_pairs(home, settings.firewall, run_id, dreams, bad, exchanges)
         log.info(f"dreams: {dreams.num_rows} grounded of {tried} dreamt ({bad.num_rows} rejected)")
     anchors = anchors_for(home, run_id, settings)
     examples = build_training_set(current, previous, anchors, dreams, depth, chat_formatter(tok),
@@ -168,6 +170,10 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
     buffer = update_buffer(previous, current, replayed, run_id, settings.replay)
     check(home, run_id, "replay_buffer", buffer_frame(buffer), id_column="pair_id",
           params={"capacity": settings.replay.capacity})
+    # Everything passed its suite: only now does anything of this stage land.
+    if dreams is not None:
+        write_table(home, "pairs", run_id, dreams)
+        write_table(home, "rejections", run_id, bad)
     write_table(home, "training_examples", run_id, examples)
     write_table(home, "replay_buffer", run_id, buffer)
     log.info(f"mix ({depth}): {summary}")

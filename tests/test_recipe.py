@@ -114,3 +114,42 @@ def test_a_failed_suite_in_ingest_is_not_retried_and_records_one_validation(pref
     validations = read_table(home, "validations").to_pylist()
     assert [(v["suite"], v["success"]) for v in validations] == [("exchanges", False)]
     assert read_table(home, "exchanges").num_rows == 0  # nothing landed
+
+
+def _dream(pid: str, answer: str, grounding: float) -> dict:
+    return {"pair_id": pid, "exchange_id": "ex_1", "source_exchange_ids": ["ex_1", "ex_2"], "method": "dream",
+            "methods": ["dream"], "fact_type": "dream", "subject": "user", "value": answer,
+            "question": "Where do my son and I live?", "answer": answer, "span_start": None, "span_end": None,
+            "fact_key": f"dream:{pid}", "superseded_by": None, "grounding": grounding, "evidence": [], "score": 0.5}
+
+
+def test_dreams_and_their_rejections_are_validated_with_the_firewalls_own_thresholds(home):
+    from flows.pairs import check_pairs
+    from storage.schemas import without_run_id
+    from storage.warehouse import read_table
+    from tasks.firewall import FirewallConfig, mask_secrets
+
+    exchanges = pa.table({"exchange_id": ["ex_1", "ex_2"]})
+    rejection = {"pair_id": "pr_r", "exchange_id": "ex_1", "method": "dream", "fact_type": "dream",
+                 "question": "What is my password?", "answer": mask_secrets("Your password is hunter2."),
+                 "reason": "secret", "detail": "password", "grounding": None}
+    rejected = pa.Table.from_pylist([rejection], schema=without_run_id("rejections"))
+    good = pa.Table.from_pylist([_dream("pr_1", "You and Emil live in Tromsø.", 0.9)], schema=without_run_id("pairs"))
+    check_pairs(home, FirewallConfig(), "r1", good, rejected, exchanges)  # a masked secret is no secret any more
+
+    weak = pa.Table.from_pylist([_dream("pr_2", "You and Emil live in Tromsø.", 0.2)], schema=without_run_id("pairs"))
+    with pytest.raises(ExpectationFailed, match="grounding"):
+        check_pairs(home, FirewallConfig(), "r1", weak, rejected, exchanges)
+    leaky = pa.Table.from_pylist([{**rejection, "answer": "Your password is hunter2."}],
+                                 schema=without_run_id("rejections"))
+    with pytest.raises(ExpectationFailed, match="has_secret"):
+        check_pairs(home, FirewallConfig(), "r1", good, leaky, exchanges)
+    # The entropy threshold is the firewall's setting: a stricter firewall and its suite agree.
+    token = "k3Jd9QmZx7LpW2vRt8Ys"
+    noisy = pa.Table.from_pylist([_dream("pr_3", f"You said {token}.", 0.9)], schema=without_run_id("pairs"))
+    check_pairs(home, FirewallConfig(entropy_bits=5.0), "r1", noisy, rejected.slice(0, 0), exchanges)
+    with pytest.raises(ExpectationFailed, match="has_secret"):
+        check_pairs(home, FirewallConfig(entropy_bits=3.0), "r1", noisy, rejected.slice(0, 0), exchanges)
+    suites = [(v["suite"], v["success"]) for v in read_table(home, "validations").to_pylist()]
+    assert ("rejections", False) in suites and ("pairs", False) in suites
+    assert read_table(home, "pairs").num_rows == 0  # validating writes nothing but the validations
