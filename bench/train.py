@@ -32,7 +32,8 @@ from tasks.model.blas import ensure_fast_blas, measure_gflops  # noqa: E402
 
 BLAS = ensure_fast_blas()  # before mlx is imported (by tasks.training)
 
-from tasks.training import TrainConfig, tokenize_examples, train_adapter  # noqa: E402
+from tasks.batching import tokenize_examples  # noqa: E402
+from tasks.training import TrainConfig, train_adapter  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 
 FACTS = [

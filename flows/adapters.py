@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
-import os
-import signal
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.checks import check
 from flows.training_examples import root_version
 from storage import registry
+from storage.adapters import adapter_manifest, adapter_steps, find_adapter, save_adapter
+from storage.charts import plot_loss
 from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import sha256_bytes
 from storage.warehouse import read_table, write_table
 from tasks.model.loading import load_model
+from tasks.training import (
+    TrainConfig,
+    TrainResult,
+    TrainSummary,
+    adapter_config,
+    adapter_id,
+    lora_weights_writer,
+)
+from tasks.training import adapter_manifest as training_manifest
 
-CODE_VERSION = "slowwave 0.1.0"
-
-
-# Test-only: called after every training step, to simulate a failure mid-training. For a real kill,
-# SLOWWAVE_TEST_KILL_AT_STEP=N makes the process SIGKILL itself after step N (no cleanup runs).
-FAULT_HOOK = None
-
-
-def _fault_hook():
-    if FAULT_HOOK is not None:
-        return FAULT_HOOK
-    at = os.environ.get("SLOWWAVE_TEST_KILL_AT_STEP")
-    if not at:
-        return None
-
-    def kill(step: int) -> None:
-        if step >= int(at):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return kill
+CODE_VERSION = f"slowwave {importlib.metadata.version('slowwave')}"
 
 
 def training_set_sha256(examples: pa.Table) -> str:
@@ -78,27 +69,34 @@ def training_rows(examples: pa.Table) -> list[dict]:
     return rows
 
 
-def _record_steps(home: Home, run_id: str, aid: str, steps: pa.Table) -> None:
-    """The run's train_steps rows for an adapter and its loss-curve PNG."""
-    from tasks.training import plot_loss
+def save_trained_adapter(adapters_dir: Path, model, cfg: TrainConfig, result: TrainResult, *, parent_version: str,
+                         training_set_id: str, training_set_sha256: str, code_version: str = CODE_VERSION,
+                         rehearsal_seed: int | None = None) -> tuple[str, Path]:
+    """(adapter id, folder) of a just-trained model's LoRA weights saved as adapters/<id>/; an existing one is reused."""
+    aid = adapter_id(cfg, parent_version=parent_version, training_set_sha256=training_set_sha256)
+    existing = find_adapter(adapters_dir, aid)
+    if existing is not None:
+        return aid, existing
+    manifest = training_manifest(cfg, result.summary(), parent_version=parent_version,
+                                 training_set_id=training_set_id, training_set_sha256=training_set_sha256,
+                                 code_version=code_version, rehearsal_seed=rehearsal_seed)
+    folder = save_adapter(adapters_dir, aid, write_weights=lora_weights_writer(model),
+                          adapter_config=adapter_config(cfg), steps=result.steps, manifest=manifest)
+    return aid, folder
 
-    write_table(home, "train_steps", run_id,
-                steps.append_column("adapter_id", pa.array([aid] * steps.num_rows, pa.string())))
-    plot_loss(steps, home.runs / run_id / "loss.png")
+
+def _rehearsal_seed(settings, examples: pa.Table) -> int | None:
+    """The seed the training set's rehearsal prose was sampled with (None: the set has none)."""
+    return settings.mixing.rehearsal_seed if pc.any(pc.equal(examples["source"], "rehearsal")).as_py() else None
 
 
 @task(name="train", cache_policy=NO_CACHE)
 def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table,
-               version: registry.Version) -> tuple[str, Path, dict]:
-    """Stage 5: a LoRA adapter on tonight's examples; a rerun with the same inputs reuses the saved adapter."""
-    from tasks.training import (
-        STEPS_FILE,
-        adapter_id,
-        find_adapter,
-        save_adapter,
-        train_adapter,
-    )
+               version: registry.Version) -> tuple[str, Path, TrainSummary]:
+    """Stage 5: a LoRA adapter on tonight's examples; a rerun with the same inputs reuses the saved adapter.
 
+    The `adapter` suite runs before anything lands: a failing one leaves no train_steps rows and no loss.png
+    (the content-addressed adapter folder stays, for audit)."""
     log = get_run_logger()
     cfg = settings.train.for_depth(depth)
     sha = training_set_sha256(examples)
@@ -106,24 +104,22 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
     folder = find_adapter(home.adapters, aid)
     if folder is not None:
         log.info(f"adapter {aid} already trained on these inputs: reusing it")
-        result = json.loads((folder / registry.MANIFEST).read_text())["result"]
-        have = read_table(home, "train_steps", run_ids=[run_id], columns=["adapter_id"])["adapter_id"].to_pylist()
-        if aid not in have and (folder / STEPS_FILE).exists():  # an attempt stopped after saving the adapter
-            _record_steps(home, run_id, aid, pq.read_table(folder / STEPS_FILE))
+        summary, steps = TrainSummary.model_validate(adapter_manifest(folder)["result"]), adapter_steps(folder)
     else:
-        model, tok = load_model(version.path, fresh=True)
+        model, tok = load_model(version.path, fresh=True)  # loads the fast BLAS before MLX
         rows = training_rows(examples)
         total = (len(rows) // cfg.batch_size) * cfg.epochs
         teacher = None
         if cfg.distill != "off":  # toward the root's distribution, as anchors are its answers: no compounding
             root = root_version(home)
             teacher = load_model(root.path)[0] if root.name != version.name else None
-        trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info),
-                                fault_hook=_fault_hook())
-        aid, folder = save_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
-                                   training_set_id=run_id, training_set_sha256=sha, code_version=CODE_VERSION)
-        _record_steps(home, run_id, aid, trained.steps)
-        result = trained.summary()
+        from tasks.training import train_adapter
+
+        trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info))
+        aid, folder = save_trained_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
+                                           training_set_id=run_id, training_set_sha256=sha,
+                                           rehearsal_seed=_rehearsal_seed(settings, examples))
+        summary, steps = trained.summary(), trained.steps
     try:
         registry.verify_folder(folder)
         files_ok = True
@@ -131,9 +127,14 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
         files_ok = False
     expected = (examples.num_rows // cfg.batch_size) * cfg.epochs
     frame = pa.table({"adapter_id": [aid], "files_match_manifest": [files_ok],
-                      "losses_finite": [all(math.isfinite(result[k]) for k in ("first_epoch_loss", "final_loss"))],
-                      "steps": [result["iterations"]], "expected_steps": [expected]})
+                      "losses_finite": [math.isfinite(summary.first_epoch_loss) and math.isfinite(summary.final_loss)],
+                      "steps": [summary.iterations], "expected_steps": [expected]})
     check(home, run_id, "adapters", frame, id_column="adapter_id")
-    log.info(f"adapter {aid}: {result['iterations']} steps, loss {result['first_epoch_loss']:.3f} -> "
-             f"{result['final_loss']:.3f}, {result['tokens_per_second']} tokens/s")
-    return aid, folder, result
+    have = read_table(home, "train_steps", run_ids=[run_id], columns=["adapter_id"])["adapter_id"].to_pylist()
+    if aid not in have and steps is not None:  # not yet recorded (an attempt may have stopped after saving)
+        write_table(home, "train_steps", run_id,
+                    steps.append_column("adapter_id", pa.array([aid] * steps.num_rows, pa.string())))
+        plot_loss(steps, home.runs / run_id / "loss.png")
+    log.info(f"adapter {aid}: {summary.iterations} steps, loss {summary.first_epoch_loss:.3f} -> "
+             f"{summary.final_loss:.3f}, {summary.tokens_per_second} tokens/s")
+    return aid, folder, summary

@@ -22,7 +22,8 @@ from storage.home import Home
 from storage.ids import content_id, sha256_file
 from storage.runs import record_run, utcnow
 from storage.warehouse import read_table, write_table
-from tasks.evaluation import METRICS, EvalConfig, evaluate, metric_cells, plot_eval
+from storage.charts import plot_eval
+from tasks.evaluation import METRICS, EvalConfig, evaluate, metric_cells
 from tasks.probes import load_probes
 
 Say = Callable[[str], None]
@@ -98,7 +99,7 @@ def run_evaluation(home: Home, probes_path: Path, versions: list[str] | None = N
                        for v in targets]
         ours = {e["model_version"]: e["metrics"] for e in evaluations}
         earlier = earlier_summaries(home, probes_sha256, skip=set(ours))
-        png = plot_eval({**earlier, **ours}, home.runs / run_id / "eval.png",
+        png = plot_eval({**earlier, **ours}, home.runs / run_id / "eval.png", metrics=METRICS,
                         title=f"{probes_path.name}: {', '.join(ours)}"
                               + (f" (earlier runs: {', '.join(earlier)})" if earlier else ""))
         report = {"run_id": run_id, "probes_file": str(probes_path), "probes_sha256": probes_sha256,

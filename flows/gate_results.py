@@ -13,7 +13,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.checks import check
 from storage import registry
-from storage.atomic import write_text_atomic
+from storage.cache import read_or_make_json
+from storage.charts import plot_gate
 from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id
@@ -23,15 +24,14 @@ from tasks.model.loading import load_model
 
 
 def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
-    """This run's current facts asked with a wording not used in training (the next unused paraphrase)."""
-    from tasks.mixing import paraphrase_questions
+    """This run's current facts asked with a wording not used in training (tasks/vocabulary.held_out_question)."""
+    from tasks.vocabulary import held_out_question
 
     facts = []
     for p in pairs.filter(pc.is_null(pairs["superseded_by"])).to_pylist():
         if p["method"] == "dream":
             continue
-        wordings = paraphrase_questions(p["question"], p["fact_type"], p["subject"], paraphrases + 1)
-        question = wordings[paraphrases] if len(wordings) > paraphrases else wordings[-1]
+        question = held_out_question(p["question"], p["fact_type"], p["subject"], paraphrases)
         facts.append({"id": p["pair_id"], "question": question, "expected": [p["value"]]})
     return facts
 
@@ -40,20 +40,15 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
                  text: str) -> dict:
     """The gate's measurement of a registered version, cached by model content and inputs."""
     from tasks.gating import inputs_sha256, measure, measure_new_facts
-    from tasks.model.pull import cache_dir
 
     cfg = settings.gate
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
     model_key = content_id("m", json.dumps(version.manifest["files"], sort_keys=True))
-    cache = cache_dir() / "measurements" / f"{model_key}-{key[:16]}.json"
     model, tok = load_model(version.path)
-    if cache.exists():
-        pre = json.loads(cache.read_text())
-    else:
-        pre = measure(model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens,
-                      batch_size=cfg.batch_size, window=cfg.ppl_window)
-        write_text_atomic(cache, json.dumps(pre))
+    pre = read_or_make_json("measurements", f"{model_key}-{key[:16]}", lambda: measure(
+        model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size,
+        window=cfg.ppl_window))
     if facts:
         pre = {**pre, **measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)}
     return pre
@@ -63,7 +58,7 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
 def gate_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
               pairs: pa.Table) -> GateDecision:
     """Stage 6: benchmark ratio, perplexity drift and new-fact recall before vs after; approve or reject."""
-    from tasks.gating import decide, load_gate_inputs, measure, plot_gate
+    from tasks.gating import decide, load_gate_inputs, measure
 
     cfg = settings.gate
     facts = held_out_facts(pairs, settings.mixing.paraphrases)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.atomic import atomic_path
 from tasks.probes import score_probe, summarize
 
 # (label, summary key) in the order the metrics are reported and drawn.
@@ -105,38 +103,3 @@ def metric_cells(summary: dict) -> dict[str, str]:
     abstained = sum(c["abstain"] for c in counts.values())
     out["abstentions"] = f"{abstained} of {summary['probes']}"
     return out
-
-
-def plot_eval(summaries_by_version: dict[str, dict], out_png: Path, *, title: str = "Evaluation") -> Path:
-    """A grouped bar chart PNG: one group per model version, one bar per metric; written atomically."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
-
-    if not summaries_by_version:
-        raise ValueError("plot_eval needs at least one version's summary")
-    versions = list(summaries_by_version)
-    x = np.arange(len(versions))
-    width = 0.8 / len(METRICS)
-    fig = Figure(figsize=(max(6.5, 1.9 * len(versions) + 3.5), 4.2), layout="tight")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for i, (label, key) in enumerate(METRICS):
-        values = [summaries_by_version[v][key] for v in versions]
-        offsets = x - 0.4 + width * (i + 0.5)
-        heights = [0.0 if v is None else v for v in values]
-        bars = ax.bar(offsets, heights, width * 0.92, label=label, color=f"C{i}")
-        for bar, value in zip(bars, values):
-            # A metric without probes is drawn as an empty slot marked n/a, never as a 0 bar.
-            text = "n/a" if value is None else f"{value:.2f}"
-            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, versions)
-    ax.set_ylim(0, 1.32)  # headroom for the legend above the 1.0 line
-    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.set(ylabel="rate", title=title)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper center", ncol=3, fontsize=8, frameon=False)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return out_png

@@ -80,7 +80,7 @@ def publishing_flow(run_dir: str, steps: int):
 @pytest.fixture(scope="module")
 def published(prefect_harness, tmp_path_factory):
     """One real flow run publishing every artifact, and the artifacts read back by key."""
-    from tasks.training import plot_loss
+    from storage.charts import plot_loss
 
     run_dir = tmp_path_factory.mktemp("runs") / "r20261120-abc"
     steps = pa.table({"step": list(range(1, 21)), "epoch": [1] * 10 + [2] * 10,

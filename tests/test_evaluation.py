@@ -17,7 +17,8 @@ from storage.home import Home
 from storage.ids import sha256_file
 from storage.runs import latest_runs
 from storage.warehouse import read_table
-from tasks.evaluation import EvalConfig, answer_rows, metric_cells, plot_eval, summarize_rows
+from storage.charts import plot_eval
+from tasks.evaluation import METRICS, EvalConfig, answer_rows, metric_cells, summarize_rows
 
 EVAL_CASE = Path(__file__).resolve().parents[1] / "tasks" / "data" / "eval_case" / "probes.jsonl"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -80,12 +81,12 @@ def test_answers_must_match_probes_one_to_one():
 def test_plot_has_a_group_per_version_and_marks_missing_metrics(tmp_path):
     base = summarize_rows(answer_rows([p for p, *_ in LITERAL], ["I don't know."] * len(LITERAL)))
     later = summarize_rows(answer_rows([p for p, *_ in LITERAL], [a for _, a, *_ in LITERAL]))
-    out = plot_eval({"v0000": base, "v0001": later}, tmp_path / "runs" / "r1" / "eval.png")
+    out = plot_eval({"v0000": base, "v0001": later}, tmp_path / "runs" / "r1" / "eval.png", metrics=METRICS)
     data = out.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 10_000
     assert not list(out.parent.glob("*.tmp"))
     with pytest.raises(ValueError, match="at least one"):
-        plot_eval({}, tmp_path / "none.png")
+        plot_eval({}, tmp_path / "none.png", metrics=METRICS)
 
 
 def test_one_bad_probe_line_is_one_line_naming_file_line_and_reason(tmp_path):

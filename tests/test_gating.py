@@ -188,7 +188,7 @@ def test_gate_chart_draws_both_panels_and_marks_missing_recall(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from tasks.gating import plot_gate
+    from storage.charts import plot_gate
 
     approved = plot_gate(decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8), CFG), tmp_path / "a.png",
                          parent="v0003")

@@ -1,0 +1,78 @@
+"""The training objective: cross-entropy on the answer tokens, MemFT threshold weights, and distillation toward
+a teacher's top-k next-token distribution (computed before LoRA is added).
+
+Differs from mlx-lm's `default_loss` in one place on purpose: mlx-lm also trains each row to predict one
+padding token after its last token (`steps <= length`; mlx-lm PR #1697); ours masks exactly the answer plus
+its end-of-turn tokens. Imports MLX: imported by `tasks.training.train_adapter` after a model was loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+if TYPE_CHECKING:
+    from tasks.training import TrainConfig
+
+
+def teacher_targets(model, items: list[tuple[list[int], int]], indices,
+                    k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{item index: (token ids, probabilities)}, each (length-1, k): the model's k likeliest next tokens at every
+    position of those items and their probabilities renormalised over the k. Run before LoRA is added."""
+    out = {}
+    for i in indices:
+        tokens, _ = items[i]
+        logits = model(mx.array(tokens[:-1])[None])[0].astype(mx.float32)
+        ids = mx.argpartition(-logits, kth=k - 1, axis=-1)[:, :k]
+        probs = mx.softmax(mx.take_along_axis(logits, ids, axis=-1), axis=-1)
+        mx.eval(ids, probs)
+        out[i] = (np.array(ids, dtype=np.int32), np.array(probs, dtype=np.float32))
+    return out
+
+
+def answer_mask(lengths: mx.array, width: int) -> mx.array:
+    """1 where target position p (targets = batch[:, 1:]) satisfies offset <= p < length, else 0."""
+    positions = mx.arange(1, width + 1)
+    return mx.logical_and(positions >= lengths[:, 0:1], positions < lengths[:, 1:])
+
+
+def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: float, floor: float) -> mx.array:
+    """MemFT weights: 1 where p(target) < threshold (greedy recall fails there), else floor; 0 off the
+    mask; normalised to sum to 1 and held constant in backward.
+
+    With every token unlearned this is the plain mean; once most of an answer is memorised the
+    remaining hard tokens (e.g. the name itself) carry most of the gradient instead of 1/n of it.
+    """
+    maskf = mask.astype(mx.float32)
+    raw = mx.where(mx.exp(target_logprobs) < threshold, 1.0, floor) * maskf
+    return mx.stop_gradient(raw / mx.maximum(raw.sum(), 1e-12))
+
+
+def make_loss(cfg: "TrainConfig") -> Callable:
+    """loss(model, batch, lengths, *teacher) -> (objective, answer tokens, plain mean cross-entropy on the actual
+    tokens). With teacher = (ids, probs, distilled rows) the objective's per-token term on distilled rows is
+    the cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
+    def loss(model, batch, lengths, *teacher):
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        logits = model(inputs).astype(mx.float32)
+        ce = nn.losses.cross_entropy(logits, targets)
+        mask = answer_mask(lengths, targets.shape[1])
+        ntoks = mask.sum()
+        plain = (ce * mask).sum() / ntoks
+        per_token = ce
+        if teacher:
+            t_ids, t_probs, distilled = teacher
+            logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+            soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
+            per_token = mx.where(distilled[:, None], soft, ce)
+        if cfg.loss == "plain":
+            # Without teachers the objective is `plain` itself: computing the same sum a second time makes
+            # mx.compile merge the two into one output, which it then cannot map back (IndexError).
+            return ((per_token * mask).sum() / ntoks if teacher else plain), ntoks, plain
+        weights = threshold_weights(-ce, mask, cfg.loss_threshold, cfg.loss_floor)
+        return (weights * per_token).sum(), ntoks, plain
+
+    return loss
