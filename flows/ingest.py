@@ -18,7 +18,7 @@ from storage.errors import InputError
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.inbox import list_session_files, read_session_file
-from storage.runs import record_run, utcnow
+from storage.runs import read_committed, record_run, utcnow
 from storage.warehouse import read_table, write_table
 from tasks.ingest import (
     IngestConfig,
@@ -79,10 +79,7 @@ def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
 
 def new_exchanges(home: Home) -> pa.Table:
     """Exchanges no completed sleep has scored yet (a killed or failed run's are still new: it is resumed)."""
-    from storage.runs import committed_runs
-
-    runs = sorted(committed_runs(home))
-    scored = read_table(home, "scored_exchanges", run_ids=runs, columns=["exchange_id"])["exchange_id"]
+    scored = read_committed(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
     return not_in(read_table(home, "exchanges"), "exchange_id", scored)
 
 

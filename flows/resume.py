@@ -31,6 +31,7 @@ from storage.runs import (
     latest_runs,
     read_plan,
     read_plan_exchanges,
+    read_run,
     read_stage_marks,
     record_run,
     utcnow,
@@ -101,7 +102,7 @@ class SleepRun:
 
     def read(self, table: str, *, dreams: bool | None = None) -> pa.Table:
         """This run's rows of `table`; `dreams` True/False keeps only/no rows of method 'dream'."""
-        data = read_table(self.home, table, run_ids=[self.run_id])
+        data = read_run(self.home, table, self.run_id)
         if dreams is None or "method" not in data.column_names:
             return data
         is_dream = pc.equal(data["method"], "dream")

@@ -16,8 +16,9 @@ from flows.pairs import check_pairs
 from storage import registry
 from storage.cache import read_or_make
 from storage.home import Home
+from storage.runs import latest_committed
 from storage.ids import content_id, sha256_file
-from storage.warehouse import read_table, table_files, write_table
+from storage.warehouse import read_table, write_table
 from tasks.model.loading import chat_formatter, load_model
 
 ANCHOR_PROMPTS = "anchor_prompts.jsonl"
@@ -36,13 +37,7 @@ def latest_buffer(home: Home) -> pa.Table:
     """The newest replay-buffer version of a completed sleep (empty before the first one).
 
     A killed or failed run's version is not a base: its resumed run rebuilds the same version."""
-    from storage.runs import committed_runs
-
-    committed = committed_runs(home)
-    runs = {f.parent.name.removeprefix("run_id=") for f in table_files(home, "replay_buffer")} & committed
-    if not runs:
-        return read_table(home, "replay_buffer", run_ids=[])
-    return read_table(home, "replay_buffer", run_ids=[max(runs)])
+    return latest_committed(home, "replay_buffer")
 
 
 def root_version(home: Home) -> registry.Version:

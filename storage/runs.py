@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from storage.atomic import atomic_path, write_text_atomic
 from storage.home import Home
 from storage.schemas import SCHEMAS
-from storage.warehouse import read_table, write_table
+from storage.warehouse import read_table, table_files, write_table
 
 
 def utcnow() -> datetime:
@@ -49,6 +49,22 @@ FINAL = ("completed", "nothing-to-do")  # a sleep run in one of these states has
 def committed_runs(home: Home, kind: str = "sleep") -> set[str]:
     """Run ids whose latest status is final: their outputs count (a killed or failed run's do not, yet)."""
     return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL}
+
+
+def read_run(home: Home, table: str, run_id: str, columns: list[str] | None = None) -> pa.Table:
+    """One run's rows of `table`, whether or not the run has committed (a resumed run reads its own)."""
+    return read_table(home, table, run_ids=[run_id], columns=columns)
+
+
+def read_committed(home: Home, table: str, columns: list[str] | None = None) -> pa.Table:
+    """The rows of `table` written by sleep runs that completed: a killed or failed run's rows do not count."""
+    return read_table(home, table, run_ids=sorted(committed_runs(home)), columns=columns)
+
+
+def latest_committed(home: Home, table: str) -> pa.Table:
+    """The rows of `table` from the newest completed sleep run that wrote any (empty before the first)."""
+    runs = {f.parent.name.removeprefix("run_id=") for f in table_files(home, table)} & committed_runs(home)
+    return read_table(home, table, run_ids=[max(runs)] if runs else [])
 
 
 def failed_attempts(home: Home) -> dict[str, int]:

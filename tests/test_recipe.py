@@ -153,3 +153,15 @@ def test_dreams_and_their_rejections_are_validated_with_the_firewalls_own_thresh
     suites = [(v["suite"], v["success"]) for v in read_table(home, "validations").to_pylist()]
     assert ("rejections", False) in suites and ("pairs", False) in suites
     assert read_table(home, "pairs").num_rows == 0  # validating writes nothing but the validations
+
+
+def test_the_replay_target_is_the_shares_count_capped_by_what_can_be_replayed():
+    from flows.training_examples import _replay_target
+
+    new = pa.table({"fact_key": ["name:user", "pet_name:dog"]})
+    buffer = pa.table({"status": ["active", "active", "retired", "active", "active"],
+                       "fact_key": ["name:user", "job:user", "home:user", "car:user", "trip:user"]})
+    # 20% replay of 8 new examples is 2; 60% is 12 but only 3 active facts not re-taught tonight can be replayed.
+    assert _replay_target(new, buffer, n_new=8, share=0.2) == 2
+    assert _replay_target(new, buffer, n_new=8, share=0.6) == 3
+    assert _replay_target(new, buffer.slice(0, 0), n_new=8, share=0.6) == 0
