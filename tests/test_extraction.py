@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from extraction_sentences import CASUAL_CASES, FAMILY_CASES
 from helpers_exchanges import exchanges_from_texts
 from storage.ids import pair_id
 from storage.schemas import SCHEMAS
@@ -22,66 +23,7 @@ def _facts(*texts: str) -> set[tuple[str, str, str]]:
     return {(r["fact_type"], r["subject"], r["value"]) for r in _extract(*texts)}
 
 
-@pytest.mark.parametrize("text, fact_type, subject, value, question, answer", [
-    ("My name is Ana Sousa.", "name", "user", "Ana Sousa", "What is my name?", "Your name is Ana Sousa."),
-    ("Just coming to chat. This is Vladimir", "name", "user", "Vladimir", "What is my name?",
-     "Your name is Vladimir."),
-    ("I live in Porto with my wife.", "residence", "user", "Porto", "Where do I live?", "You live in Porto."),
-    ("We moved here from Lyon in 2019.", "moved_from", "user", "Lyon", "Where did I move from?",
-     "You moved from Lyon."),
-    ("I grew up in São Paulo.", "hometown", "user", "São Paulo", "Where am I originally from?",
-     "You are originally from São Paulo."),
-    ("I work as a nurse at St. Olav Hospital.", "job", "user", "nurse", "What do I do for a living?",
-     "You work as a nurse."),
-    ("I work as a nurse at St. Olav Hospital.", "workplace", "user", "St. Olav Hospital", "Where do I work?",
-     "You work at St. Olav Hospital."),
-    ("My wife's name is Leonor.", "family_name", "wife", "Leonor", "What is my wife's name?",
-     "Your wife's name is Leonor."),
-    ("I have a son named Tomás.", "family_name", "son", "Tomás", "What is my son's name?",
-     "Your son's name is Tomás."),
-    ("My daughter Mia is 8 years old.", "family_age", "daughter", "8", "How old is my daughter Mia?",
-     "Your daughter Mia is 8 years old."),
-    ("My brother Rui is an architect.", "family_job", "brother", "architect",
-     "What does my brother Rui do for a living?", "Your brother Rui works as an architect."),
-    ("My parents live in Faro.", "family_home", "parents", "Faro", "Where do my parents live?",
-     "Your parents live in Faro."),
-    ("My dad lives in Braga.", "family_home", "father", "Braga", "Where does my father live?",
-     "Your father lives in Braga."),
-    ("We have a golden retriever named Biscuit.", "pet_breed", "dog", "golden retriever",
-     "What breed is my dog Biscuit?", "Your dog Biscuit is a golden retriever."),
-    ("We have a golden retriever named Biscuit.", "pet_name", "dog", "Biscuit", "What is my dog's name?",
-     "Your dog's name is Biscuit."),
-    ("my cat Pixel sleeps all day", "pet_kind", "pet", "cat", "What kind of animal is Pixel?", "Pixel is your cat."),
-    ("My favorite book is Dune.", "favorite", "book", "Dune", "What is my favorite book?",
-     "Your favorite book is Dune."),
-    ("I really love hiking.", "likes", "user", "hiking", "Do I like hiking?", "Yes, you love hiking."),
-    ("I hate olives.", "dislikes", "user", "olives", "Do I like olives?", "No, you hate olives."),
-    ("I'm allergic to shellfish.", "allergy", "user", "shellfish", "What am I allergic to?",
-     "You are allergic to shellfish."),
-    ("I'm vegan.", "diet", "user", "vegan", "What diet do I follow?", "You are vegan."),
-    ("I drive a Tesla Model 3.", "possession", "car", "Tesla Model 3", "What car do I drive?",
-     "You drive a Tesla Model 3."),
-    ("My laptop is a MacBook Air.", "possession", "computer", "MacBook Air", "What computer do I use?",
-     "You use a MacBook Air."),
-    ("We own a canoe called Trinket.", "possession_name", "boat", "Trinket", "What is my boat called?",
-     "Your boat is called Trinket."),
-    ("My birthday is on March 3rd.", "birthday", "user", "March 3rd", "When is my birthday?",
-     "Your birthday is on March 3rd."),
-    ("I'm 34 years old.", "age", "user", "34", "How old am I?", "You are 34 years old."),
-    ("I'm going to Kyoto next month.", "trip", "user", "Kyoto", "Where am I going next month?",
-     "You are going to Kyoto next month."),
-    ("I'm planning to learn to sail.", "plan", "user", "learn to sail", "What am I planning to do?",
-     "You are planning to learn to sail."),
-    ("Every evening I read to my kids.", "routine", "evening", "read to my kids", "What do I do every evening?",
-     "You read to your kids every evening."),
-    ("My hobby is pottery.", "hobby", "user", "pottery", "What is one of my hobbies?",
-     "One of your hobbies is pottery."),
-    ("I play the violin.", "instrument", "user", "violin", "What instrument do I play?", "You play the violin."),
-    ("I'm learning Finnish.", "language_learning", "user", "Finnish", "What language am I learning?",
-     "You are learning Finnish."),
-    ("I speak German and Dutch.", "language_spoken", "user", "Dutch", "What languages do I speak?",
-     "You speak Dutch."),
-])
+@pytest.mark.parametrize("text, fact_type, subject, value, question, answer", FAMILY_CASES)
 def test_each_template_family(text, fact_type, subject, value, question, answer):
     rows = [r for r in _extract(text) if r["fact_type"] == fact_type and r["value"] == value]
     assert len(rows) == 1, _extract(text)
@@ -233,49 +175,7 @@ def test_questions_are_asked_as_the_user_would():
     assert user_question("What do you do every morning?") == "What do I do every morning?"
 
 
-# Casual wordings (bench/cases/dev): each family's new pattern, then a near miss that must not give that fact.
-@pytest.mark.parametrize("texts, fact", [
-    (("hiya! I'm Dalia Rahimi, quick question",), ("name", "user", "Dalia Rahimi")),
-    (("lol im 36 and already tired",), ("age", "user", "36")),
-    (("oh btw we've been living in Valencia since 2023",), ("residence", "user", "Valencia")),
-    (("We relocated here from Marseille in 2023",), ("moved_from", "user", "Marseille")),
-    (("I was born and raised in Tunis",), ("hometown", "user", "Tunis")),
-    (("i'm a sound engineer, mostly live theatre stuff",), ("job", "user", "sound engineer")),
-    (("I’m a nurse.",), ("job", "user", "nurse")),  # a curly apostrophe, as phones type it
-    (("been working at Palau Audio for about four years now",), ("workplace", "user", "Palau Audio")),
-    (("my fave band is Tinariwen btw",), ("favorite", "band", "Tinariwen")),
-    (("my favourite food in the world is brik",), ("favorite", "food", "brik")),
-    (("I've always loved old Egyptian cinema",), ("likes", "user", "old Egyptian cinema")),
-    (("also im obsessed with padel at the moment",), ("likes", "user", "padel")),
-    (("I'm not a big fan of crowds tbh",), ("dislikes", "user", "crowds")),
-    (("i honestly can't bear mushrooms",), ("dislikes", "user", "mushrooms")),
-    (("i've got a severe sesame allergy",), ("allergy", "user", "sesame")),
-    (("haha. Oh and allergic to penicillin too",), ("allergy", "user", "penicillin")),
-    (("nice. also been pescatarian for like ten years",), ("diet", "user", "pescatarian")),
-    (("my car's a battered old Seat Ibiza",), ("possession", "car", "Seat Ibiza")),
-    (("my laptop's a Dell XPS 15",), ("possession", "computer", "Dell XPS 15")),
-    (("my birthday's on feb 9",), ("birthday", "user", "feb 9")),
-    (("my husband Tariq turns 40 on the 3rd of May",), ("birthday", "husband", "the 3rd of May")),
-    (("we're off to Istanbul in August",), ("trip", "user", "Istanbul")),
-    (("I'll be in Rotterdam next week for a conference",), ("trip", "user", "Rotterdam")),
-    (("my big goal for this year is to finish a half marathon",), ("plan", "user", "finish a half marathon")),
-    (("on saturdays I usually take Yasmine to the market",), ("routine", "saturday", "take Yasmine to the market")),
-    (("and I hit the gym every thursday after work",), ("routine", "thursday", "hit the gym")),
-    (("lately i've been getting into calligraphy",), ("hobby", "user", "calligraphy")),
-    (("I took up crochet over the winter",), ("hobby", "user", "crochet")),
-    (("I've been playing the oud since I was twelve",), ("instrument", "user", "oud")),
-    (("I speak Arabic, French and a bit of English",), ("language_spoken", "user", "English")),
-    (("I'm slowly picking up Spanish",), ("language_learning", "user", "Spanish")),
-    (("our daughter Yasmine is 6",), ("family_age", "daughter", "6")),
-    (("my big sister Rania's a pharmacist",), ("family_name", "sister", "Rania")),
-    (("my big sister Rania's a pharmacist",), ("family_job", "sister", "pharmacist")),
-    (("My sister Rania is great.", "she lives over in Montreal"), ("family_home", "sister", "Montreal")),
-    (("my mum and dad still live in Tunis",), ("family_home", "father", "Tunis")),
-    (("I've got two cats, Pistache and Loukoum",), ("pet_name", "cat", "Loukoum")),
-    (("we adopted a rescue greyhound in january, his name's Comet",), ("pet_name", "dog", "Comet")),
-    (("we adopted a rescue greyhound in january, his name's Comet",), ("pet_breed", "dog", "greyhound")),
-    (("I have a cat named Loukoum.", "Loukoum's a ragdoll so she's lazy"), ("pet_breed", "cat", "ragdoll")),
-])
+@pytest.mark.parametrize("texts, fact", CASUAL_CASES)
 def test_casual_wordings(texts, fact):
     assert fact in _facts(*texts)
 

@@ -8,7 +8,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from helpers_exchanges import EVAL_CASE, FIXTURES, exchanges_from_texts, read_exchanges
+from flows.config import Settings
+from flows.preview import curate_sessions
+from helpers_exchanges import EVAL_CASE, FIXTURES, exchanges_from_texts
+from storage.home import Home
 from storage.ids import pair_id
 from tasks.extraction import ExtractionConfig, extract_model_pairs, extract_template_pairs, merge_candidates
 from tasks.firewall import FirewallConfig, apply_firewall, find_secrets, mask_secrets
@@ -133,22 +136,19 @@ def test_missing_scores_are_reported():
         apply_firewall(cands, ex, score_exchanges(ex.slice(0, 0), ScoringConfig()), CFG)
 
 
-def _curate(ex: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
-    scored = score_exchanges(ex, ScoringConfig())
-    kept = ex.filter(pc.is_in(ex.column("exchange_id"), scored.filter(scored.column("retained")).column("exchange_id")))
-    candidates = merge_candidates(extract_template_pairs(kept, ExtractionConfig()), ex)
-    pairs, rejections = apply_firewall(candidates, ex, scored, CFG)
-    return scored, pairs, rejections
+def _curate(paths: list, home) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """exchanges, scored, pairs and rejections of the sessions, through the real ingest and stages 1-3."""
+    curated = curate_sessions(Home(home), paths, Settings())
+    return curated["exchanges"], curated["scored"], curated["pairs"], curated["rejections"]
 
 
 def _key(fact_type: str, subject: str, value: str) -> tuple[str, str, str]:
     return fact_type, subject, normalize_value(value)
 
 
-def test_labelled_case_reaches_recall_and_precision_targets():
+def test_labelled_case_reaches_recall_and_precision_targets(tmp_path):
     truth = json.loads((EVAL_CASE / "facts.json").read_text(encoding="utf-8"))
-    ex = read_exchanges(list((EVAL_CASE / "sessions").glob("*.jsonl")))
-    _, pairs, rejections = _curate(ex)
+    ex, _, pairs, rejections = _curate([EVAL_CASE / "sessions"], tmp_path)
     current = [p for p in pairs.to_pylist() if p["superseded_by"] is None]
     found = {_key(p["fact_type"], p["subject"], p["value"]) for p in current}
     expected = {_key(f["fact_type"], f["subject"], f["value"]) for f in truth["facts"]}
@@ -170,8 +170,8 @@ def test_labelled_case_reaches_recall_and_precision_targets():
     assert not any("sk-proj" in r["answer"] or "Lights2024" in r["answer"] for r in rejections.to_pylist())
 
 
-def test_labelled_case_model_pair_repeating_the_assistant_invention_is_rejected():
-    ex = read_exchanges(list((EVAL_CASE / "sessions").glob("*.jsonl")))
+def test_labelled_case_model_pair_repeating_the_assistant_invention_is_rejected(tmp_path):
+    ex = _curate([EVAL_CASE / "sessions"], tmp_path)[0]
     ex = ex.filter(pc.match_substring(ex.column("assistant_text"), "your husband is a fisherman"))
     assert ex.num_rows == 1
     model = extract_model_pairs(ex, lambda prompts: ["1. Q: What is your husband's name?\n   A: Jonas.\n"
@@ -182,10 +182,10 @@ def test_labelled_case_model_pair_repeating_the_assistant_invention_is_rejected(
     assert rejections.column("reason").to_pylist() == ["assistant-only"]
 
 
-def test_real_fixture_yields_the_users_name_and_sons_name():
+def test_real_fixture_yields_the_users_name_and_sons_name(tmp_path):
     files = sorted(FIXTURES.glob("*.jsonl"))
     assert files, "the shared sleeping-llm fixtures are missing"
-    _, pairs, _ = _curate(read_exchanges(files))
+    pairs = _curate(files, tmp_path)[2]
     found = {_key(p["fact_type"], p["subject"], p["value"]) for p in pairs.to_pylist() if p["superseded_by"] is None}
     # Compared as booleans so a failure never prints the fixture's personal data.
     has_name = _key("name", "user", "Vladimir") in found
