@@ -18,12 +18,14 @@ ensure_fast_blas()  # before mlx is imported below, when this module is collecte
 
 import mlx.core as mx  # noqa: E402
 
+from flows.adapters import save_trained_adapter  # noqa: E402
+from storage.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEPS_FILE, find_adapter, save_adapter  # noqa: E402
+from storage.charts import plot_loss  # noqa: E402
 from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.registry import MANIFEST, verify_folder  # noqa: E402
-from tasks.training import (  # noqa: E402
-    ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEP_SCHEMA, STEPS_FILE, TrainConfig, adapter_id, answer_mask, chat_rows,
-    find_adapter, plot_loss, save_adapter, teacher_targets, threshold_weights, tokenize_examples, train_adapter,
-)
+from tasks.batching import chat_rows, tokenize_examples  # noqa: E402
+from tasks.loss import answer_mask, teacher_targets, threshold_weights  # noqa: E402
+from tasks.training import STEP_SCHEMA, TrainConfig, TrainSummary, adapter_id, train_adapter  # noqa: E402
 
 FACTS = [
     {"question": "What is my dog's name?", "answer": "Your dog's name is Biscuit."},
@@ -42,7 +44,7 @@ SAVE_ARGS = {"parent_version": "v0000", "training_set_id": "ts_test", "training_
 
 
 class SimulatedKill(Exception):
-    """What fault_hook raises to stand for the process being killed mid-training."""
+    """What an on_step callback raises to stand for the process being killed mid-training."""
 
 
 def _load(model_dir):
@@ -70,7 +72,7 @@ def trained(converted_model_dir, tmp_path_factory):
     seen = []
     result = train_adapter(model, tokenizer, FACTS, CFG, on_step=seen.append)
     adapters = tmp_path_factory.mktemp("home") / "adapters"
-    aid, folder = save_adapter(adapters, model, CFG, result, **SAVE_ARGS)
+    aid, folder = save_trained_adapter(adapters, model, CFG, result, **SAVE_ARGS)
     return {"result": result, "seen": seen, "adapters": adapters, "id": aid, "folder": folder, "model": model,
             "tokenizer": tokenizer}
 
@@ -269,7 +271,7 @@ def test_adapter_folder_verifies_and_tampering_is_caught(trained):
 def test_saving_again_reuses_the_folder(trained):
     folder = trained["folder"]
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    aid, again = save_adapter(trained["adapters"], trained["model"], CFG, trained["result"], **SAVE_ARGS)
+    aid, again = save_trained_adapter(trained["adapters"], trained["model"], CFG, trained["result"], **SAVE_ARGS)
     assert (aid, again) == (trained["id"], folder)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
     assert find_adapter(trained["adapters"], "ad_0000000000000000") is None
@@ -294,30 +296,30 @@ def test_fault_mid_training_leaves_no_adapter(converted_model_dir, tmp_path):
     model, tokenizer = _load(converted_model_dir)
     adapters = tmp_path / "adapters"
 
-    def kill_at_3(step):
-        if step == 3:
+    seen = []
+
+    def kill_at_3(record):
+        seen.append(record)
+        if record["step"] == 3:
             raise SimulatedKill("simulated kill at step 3")
 
-    seen = []
     with pytest.raises(SimulatedKill):
-        result = train_adapter(model, tokenizer, FACTS[:4], CFG, on_step=seen.append, fault_hook=kill_at_3)
-        save_adapter(adapters, model, CFG, result, **SAVE_ARGS)  # what the flow does next; never reached
-    assert len(seen) == 3
+        result = train_adapter(model, tokenizer, FACTS[:4], CFG, on_step=kill_at_3)
+        save_trained_adapter(adapters, model, CFG, result, **SAVE_ARGS)  # what the flow does next; never reached
+    assert [r["step"] for r in seen] == [1, 2, 3]
     assert not adapters.exists() or list(adapters.iterdir()) == []
 
 
 @pytest.mark.model
-def test_fault_while_saving_leaves_no_folder(trained, tmp_path, monkeypatch):
-    import tasks.training as training
-
-    def broken_save(path, weights, metadata=None):
-        open(path, "wb").write(b"half")
+def test_fault_while_saving_leaves_no_folder(trained, tmp_path):
+    def broken_weights(path):
+        path.write_bytes(b"half")
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(training.mx, "save_safetensors", broken_save)
     adapters = tmp_path / "adapters"
     with pytest.raises(OSError, match="disk full"):
-        save_adapter(adapters, trained["model"], CFG, trained["result"], **SAVE_ARGS)
+        save_adapter(adapters, trained["id"], write_weights=broken_weights, adapter_config={},
+                     steps=trained["result"].steps, manifest={})
     assert list(adapters.iterdir()) == []  # neither the adapter nor its .tmp-* folder
 
 
@@ -351,3 +353,146 @@ def test_plot_loss_writes_a_png(trained, tmp_path):
     out = plot_loss(trained["result"].steps, tmp_path / "plots" / "loss.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.parent.iterdir()) == ["loss.png"]
+
+
+def test_importing_training_loads_no_blas_and_no_mlx():
+    """Importing the stage (as flows.config and the CLI do at start) does no I/O: no BLAS is loaded and MLX is
+    not imported, so the first model load can still put the fast BLAS in first."""
+    import subprocess
+    import sys
+
+    # numpy maps its own prefixed OpenBLAS (numpy.libs/libscipy_openblas64_*); the one MLX would use is the
+    # system library or our patched copy in the cache.
+    code = ("import os, sys, tasks.training, flows.cli, tasks.model.blas as blas; "
+            "paths = {line.split()[-1] for line in open('/proc/self/maps') if '/' in line}; "
+            "ours = [p for p in paths if os.path.realpath(p) in {os.path.realpath(c) for c in "
+            "blas.SYSTEM_OPENBLAS_CANDIDATES} or p.startswith(str(blas._cache_dir()))]; "
+            "print(blas._info, 'mlx' in sys.modules, ours)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["None", "False", "[]"], out
+
+
+@pytest.mark.model
+def test_loading_a_model_loads_the_fast_blas_first(converted_model_dir):
+    import subprocess
+    import sys
+
+    code = ("import sys, tasks.training, tasks.model.blas as blas; from pathlib import Path; "
+            "from tasks.model.loading import load_model; "
+            f"load_model(Path({str(converted_model_dir)!r})); print(blas._info.optimized, blas._info.name)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "True", out
+
+
+def test_alpha_is_refused_with_the_fix(tmp_path):
+    from flows.config import load_settings
+    from storage.errors import ConfigError
+
+    with pytest.raises(ValueError, match=r"alpha \(got 16\) was removed.*set scale"):
+        TrainConfig(alpha=16)
+    config = tmp_path / "config.toml"
+    config.write_text("[train]\nalpha = 32.0\n")
+    with pytest.raises(ConfigError, match=r"alpha \(got 32.0\) was removed") as err:
+        load_settings(config, environ={})
+    assert "\n" not in str(err.value)  # one line
+
+
+def test_settings_that_do_not_change_the_weights_do_not_change_the_id():
+    def aid(cfg):
+        return adapter_id(cfg, parent_version="v0", training_set_sha256="x")
+
+    base = TrainConfig()
+    # Light sleep does not use the deep settings, the plain loss not the threshold ones, no distillation not
+    # its top-k; gradient checkpointing recomputes the same math; max_seq_length only limits.
+    for update in ({"deep_epochs": 5}, {"deep_learning_rate": 1e-3}, {"loss_threshold": 0.9}, {"loss_floor": 0.3},
+                   {"distill_top_k": 8}, {"grad_checkpoint": True}, {"max_seq_length": 4096}):
+        assert aid(base.model_copy(update=update)) == aid(base), update
+    for update in ({"rank": 8}, {"scale": 2.0}, {"light_epochs": 1}, {"light_learning_rate": 3e-4}, {"seed": 1},
+                   {"num_layers": 4}, {"dropout": 0.1}, {"batch_size": 2}, {"loss": "threshold"},
+                   {"distill": "rehearsal"}):
+        assert aid(base.model_copy(update=update)) != aid(base), update
+    threshold = base.model_copy(update={"loss": "threshold"})
+    assert aid(threshold.model_copy(update={"loss_threshold": 0.9})) != aid(threshold)
+
+
+def test_rehearsal_seed_is_in_the_cache_key_and_recorded(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from flows.config import Settings
+    from flows.training_examples import rehearsal_key
+    from storage.cache import made_with, read_or_make
+
+    monkeypatch.setenv("SLOWWAVE_CACHE", str(tmp_path / "cache"))
+    files = {"model.safetensors": "ab" * 32}
+    cfg = Settings().mixing
+    other = cfg.model_copy(update={"rehearsal_seed": 7})
+    assert cfg.rehearsal_seed == 0 and rehearsal_key(files, other) != rehearsal_key(files, cfg)
+    made = []
+
+    def make():
+        made.append(1)
+        return pa.table({"text": ["some prose"]})
+
+    key = rehearsal_key(files, other)
+    first = read_or_make("rehearsal", key, make, made_with={"seed": other.rehearsal_seed})
+    again = read_or_make("rehearsal", key, make, made_with={"seed": other.rehearsal_seed})
+    assert made == [1] and first.column("text").to_pylist() == again.column("text").to_pylist() == ["some prose"]
+    assert made_with(again) == {"seed": 7}
+    assert (tmp_path / "cache" / "rehearsal" / f"{key}.parquet").exists()
+
+
+def test_the_shipped_rehearsal_prose_is_found_under_its_seeded_key(converted_model_dir):
+    from flows.config import Settings
+    from flows.training_examples import _shipped_cache, rehearsal_key
+    from storage.cache import cached_path, made_with
+    from storage.registry import file_hashes
+
+    import pyarrow.parquet as pq
+
+    cfg = Settings().mixing
+    path = cached_path("rehearsal", rehearsal_key(file_hashes(converted_model_dir), cfg), ".parquet", _shipped_cache())
+    assert path.parent == _shipped_cache() and made_with(pq.read_table(path))["seed"] == cfg.rehearsal_seed == 0
+
+
+@pytest.mark.model
+def test_the_manifest_records_the_seeds_and_keeps_its_keys(trained, tmp_path):
+    aid, folder = save_trained_adapter(tmp_path / "adapters", trained["model"], CFG, trained["result"],
+                                       **SAVE_ARGS, rehearsal_seed=7)
+    manifest = verify_folder(folder)
+    assert manifest["rehearsal_seed"] == 7 and manifest["seed"] == CFG.seed and "alpha" not in manifest["config"]
+    assert set(manifest["result"]) == {"iterations", "tokens", "input_tokens", "seconds", "tokens_per_second",
+                                       "first_epoch_loss", "final_loss", "trainable_parameters", "peak_memory_gb"}
+    assert TrainSummary.model_validate(manifest["result"]) == trained["result"].summary()
+
+
+@pytest.mark.model
+@pytest.mark.prefect
+def test_a_failing_adapter_suite_writes_no_train_steps(trained, tmp_path, prefect_harness):
+    """The adapters suite runs before train_steps and loss.png land: here the saved adapter has 24 steps where
+    the training set calls for 3, so the suite fails and the warehouse gets no train_steps rows."""
+    import pyarrow as pa
+    from prefect import flow
+
+    from flows.adapters import train_task, training_set_sha256
+    from flows.config import Settings
+    from storage.errors import ExpectationFailed
+    from storage.home import Home
+    from storage.registry import Version
+    from storage.warehouse import read_table
+
+    home = Home(tmp_path / "home").ensure()
+    examples = pa.table({"example_id": ["ex1"], "source": ["new"], "question": [FACTS[0]["question"]],
+                         "answer": [FACTS[0]["answer"]], "text": ["t"]})
+    version = Version(name="v0000", path=tmp_path / "unused", manifest={})
+    save_trained_adapter(home.adapters, trained["model"], CFG, trained["result"], parent_version="v0000",
+                         training_set_id="r1", training_set_sha256=training_set_sha256(examples), code_version="t")
+
+    @flow
+    def train_once():
+        return train_task(home, Settings(train=CFG), "r1", "light", examples, version)
+
+    with pytest.raises(ExpectationFailed):
+        train_once()
+    assert read_table(home, "train_steps").num_rows == 0
+    assert not (home.runs / "r1" / "loss.png").exists()
+    assert read_table(home, "validations").num_rows == 1  # the failed outcome itself is kept
