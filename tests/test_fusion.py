@@ -21,7 +21,9 @@ from storage import registry  # noqa: E402
 from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.home import Home  # noqa: E402
 from tasks.fusion import fuse_adapter, max_weight_difference, smoke_test  # noqa: E402
-from tasks.training import ADAPTER_WEIGHTS, TrainConfig, save_adapter, train_adapter  # noqa: E402
+from flows.adapters import save_trained_adapter  # noqa: E402
+from storage.adapters import ADAPTER_WEIGHTS  # noqa: E402
+from tasks.training import TrainConfig, train_adapter  # noqa: E402
 
 FACTS = [
     {"question": "What is my dog's name?", "answer": "Your dog's name is Biscuit."},
@@ -59,8 +61,9 @@ def setup(converted_model_dir, tmp_path_factory):
     model, tokenizer = load(str(base.path))
     cfg = TrainConfig(scale=32.0)  # learns the few facts in few steps; fusion is what is tested
     result = train_adapter(model, tokenizer, FACTS + ANCHORS, cfg)
-    aid, adapter = save_adapter(home.adapters, model, cfg, result, parent_version=base.name,
-                                training_set_id="ts_fusion", training_set_sha256="cd" * 32, code_version="test")
+    aid, adapter = save_trained_adapter(home.adapters, model, cfg, result, parent_version=base.name,
+                                        training_set_id="ts_fusion", training_set_sha256="cd" * 32,
+                                        code_version="test")
     return {"home": home, "base": base, "adapter": adapter, "adapter_id": aid, "trained": model}
 
 
