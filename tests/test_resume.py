@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,16 +29,35 @@ def test_the_settings_hash_is_the_same_in_every_process():
     assert len(out) == 1 and len(out.pop().strip()) == 64
 
 
-def _sleep(home: Path, **env: str) -> subprocess.CompletedProcess:
-    """`slowwave sleep` in its own process group; output goes to files, since a SIGKILLed run's temporary
-    Prefect server outlives it holding any pipe open. The group is killed afterwards: nothing leaks."""
+# The CLI's progress line off a terminal (flows/progress.py LineView), e.g. "train     [##....]  10% 7/68 loss 2.1".
+TRAIN_PROGRESS = re.compile(r"^train\s+\[[#.]+\]\s+\d+%\s+(\d+)/(\d+)", re.MULTILINE)
+
+
+def _kill_when_training_reaches(proc: subprocess.Popen, err: Path, step: int, timeout: float = 900) -> None:
+    """SIGKILL the sleep process, from outside, once its progress output shows training at `step` or later
+    (but not finished); return early if it exits first (the caller's returncode check then fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        reached = [(int(d), int(t)) for d, t in TRAIN_PROGRESS.findall(err.read_text())]
+        if any(step <= d < t for d, t in reached):
+            os.kill(proc.pid, signal.SIGKILL)
+            return
+        time.sleep(0.2)
+
+
+def _sleep(home: Path, *, kill_at_step: int | None = None) -> subprocess.CompletedProcess:
+    """`slowwave sleep` in its own process group, SIGKILLed from outside mid-training when `kill_at_step` is
+    given; output goes to files, since a SIGKILLed run's temporary Prefect server outlives it holding any pipe
+    open. The group is killed afterwards: nothing leaks."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLOWWAVE_"))}
     args = [sys.executable, "-m", "flows.cli", "--home", str(home), "sleep"]
     out, err = home.parent / "stdout.txt", home.parent / "stderr.txt"
     with open(out, "w") as fo, open(err, "w") as fe:
         proc = subprocess.Popen(args, stdout=fo, stderr=fe, text=True, start_new_session=True,
-                                env={**clean, "OPENBLAS_NUM_THREADS": "1", **env})
+                                env={**clean, "OPENBLAS_NUM_THREADS": "1"})
         try:
+            if kill_at_step is not None:
+                _kill_when_training_reaches(proc, err, kill_at_step)
             code = proc.wait(timeout=900)
         finally:
             with contextlib.suppress(ProcessLookupError):  # the group is already gone: nothing was left
@@ -72,8 +93,10 @@ def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
     home.config_file.write_text("[train]\nlight_epochs = 1  # what is tested is the resume, not the learning\n")
 
-    killed = _sleep(home.root, SLOWWAVE_TEST_KILL_AT_STEP="5")
+    killed = _sleep(home.root, kill_at_step=5)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    reached = [int(d) for d, _ in TRAIN_PROGRESS.findall(killed.stderr)]
+    assert reached and max(reached) >= 5  # killed mid-training, after some steps had run
     # Nothing half-written is visible: no adapter, no new version, `current` still the verified base.
     assert _visible(home.adapters) == []
     assert [v.name for v in registry.versions(home)] == ["v0000"] and registry.current_name(home) == "v0000"
@@ -120,7 +143,7 @@ def test_a_sleep_killed_during_training_is_resumed_by_the_next(tmp_path, fixture
     shutil.rmtree(home.table_dir("train_steps") / f"run_id={run_id}")
     (home.runs / run_id / "loss.png").unlink()
     aid, folder, result = _train_again(home, run_id)
-    assert aid == adapters[0] and result["iterations"] == len(recorded)
+    assert aid == adapters[0] and result.iterations == len(recorded)
     assert connect(home).sql("select step, loss, tokens from train_steps order by step").fetchall() == recorded
     assert (home.runs / run_id / "loss.png").stat().st_size > 1000
     assert _visible(home.adapters) == adapters  # reused, not trained again
