@@ -167,7 +167,7 @@ def results_markdown(rows: list[dict], base: dict, prepared: dict, command: str,
         "",
         f"Case: `{case.relative_to(ROOT) if case.is_relative_to(ROOT) else case}` — {prepared['exchanges']} "
         f"exchanges, {prepared['pairs'].num_rows} accepted pairs. Model: the default "
-        f"(`{prepared['version'].manifest.get('base')}`). Each configuration trains one seeded light-sleep "
+        f"(`{prepared['version'].manifest.base}`). Each configuration trains one seeded light-sleep "
         "adapter from the same pairs; the adapter is measured whether or not the gate approves it.",
         "",
         f"Base model: recall {_fmt(s['recall'])}, generalization {_fmt(s['generalization'])}, control "

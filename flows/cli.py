@@ -70,30 +70,34 @@ def cmd_model(args, home: Home) -> int:
 
     settings = load_settings(home.config_file)
     version = ensure_model(home, settings.model, new_run_id(), say=_say)
-    print(f"current model: {version.name} ({version.manifest.get('base')}) at {version.path}")
+    print(f"current model: {version.name} ({version.manifest.base}) at {version.path}")
     return 0
 
 
 def cmd_models(args, home: Home) -> int:
+    from flows.doctor import model_problems
     from flows.pressure import pressure_line
     from storage import registry
 
     current = registry.current_name(home)
     rows = registry.versions(home)
     print(pressure_line(home))
-    if not rows:
+    if not rows and current is None:
         print(f"no model versions in {home.models} yet (run `slowwave model pull`)")
         return 0
     print(f"{'':2}{'version':8} {'parent':8} {'adapter':22} {'created':20} {'gate':36} base")
     for v in rows:
         m = v.manifest
         mark = "* " if v.name == current else "  "
-        g = m.get("gate") or {}
+        g = m.gate or {}
         gate = (f"ratio {g['benchmark_ratio']:.2f}, ppl {g['ppl_drift']:+.1%}, recall {g.get('recall_post')}"
                 if g else "-")
-        print(f"{mark}{v.name:8} {m.get('parent') or '-':8} {m.get('adapter_id') or '-':22} "
-              f"{m.get('created_at', '')[:19]:20} {gate:36} {m.get('base')}")
-    return 0
+        print(f"{mark}{v.name:8} {m.parent or '-':8} {m.adapter_id or '-':22} "
+              f"{m.created_at.isoformat()[:19]:20} {gate:36} {m.base}")
+    problems = model_problems(home, rows, hash_all=False)  # hashing every version's weights is doctor's job
+    for line in problems:
+        print(f"problem: {line}")
+    return 1 if problems else 0
 
 
 def cmd_rollback(args, home: Home) -> int:
@@ -104,7 +108,7 @@ def cmd_rollback(args, home: Home) -> int:
     current = registry.current_name(home)
     if current is None:
         raise ModelError(f"no model versions in {home.models} yet; nothing to roll back")
-    target = args.version or registry.get(home, current).manifest.get("parent")
+    target = args.version or registry.get(home, current).manifest.parent
     if target is None:
         raise ModelError(f"{current} is the base version and has no parent; name a version to switch to")
     registry.verify_folder(registry.get(home, target).path)  # never point `current` at a damaged version
@@ -125,9 +129,10 @@ def cmd_lineage(args, home: Home) -> int:
 def cmd_doctor(args, home: Home) -> int:
     from flows.doctor import doctor_lines
 
-    for line in doctor_lines(home):
+    lines = doctor_lines(home)
+    for line in lines:
         print(line)
-    return 0
+    return 1 if any(line.startswith("problem:") for line in lines) else 0
 
 
 def cmd_demo(args, home: Home) -> int:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import TYPE_CHECKING
 
+from storage.errors import IntegrityError, SlowwaveError
 from storage.home import Home
+
+if TYPE_CHECKING:
+    from storage.registry import Version
 
 
 def _size(path) -> str:
@@ -14,6 +19,34 @@ def _size(path) -> str:
         if total >= scale:
             return f"{total / scale:.1f} {unit}"
     return f"{total} B"
+
+
+def model_problems(home: Home, versions: list[Version], *, hash_all: bool) -> list[str]:
+    """One line per damaged version and for a `current` that names no usable version; empty when all is well.
+
+    The current version's files are always checked against their sha256; the others' only when `hash_all`
+    (otherwise for missing files), since hashing every version's weights takes a while."""
+    from storage import registry  # pyarrow and numpy: only after doctor_lines loaded the fast BLAS
+
+    current = registry.current_name(home)
+    known = {v.name: v for v in versions}
+    out = []
+    if current is not None and current not in known:
+        out.append(f"current: {home.models / registry.CURRENT} names {current!r}, which is not a registered version "
+                   f"(known: {', '.join(known) or 'none'}); point it at one with `slowwave rollback VERSION`")
+    for v in versions:
+        if hash_all or v.name == current:
+            try:
+                registry.verify_folder(v.path)
+            except IntegrityError as exc:
+                fix = (f"switch with `slowwave rollback {v.manifest.parent}`" if v.name == current and v.manifest.parent
+                       else "restore it from a backup")
+                out.append(f"{'current ' if v.name == current else ''}{v.name}: {exc}; {fix}")
+        else:
+            missing = sorted(rel for rel in v.manifest.files if not (v.path / rel).is_file())
+            if missing:
+                out.append(f"{v.name}: {len(missing)} file(s) of its manifest are missing ({', '.join(missing[:3])})")
+    return out
 
 
 def doctor_lines(home: Home) -> list[str]:
@@ -39,9 +72,14 @@ def doctor_lines(home: Home) -> list[str]:
     if blas.hint:
         lines.append(f"hint:       {blas.hint}")
     current = registry.current_name(home)
-    versions = registry.versions(home)
+    try:
+        versions = registry.versions(home)
+        problems = model_problems(home, versions, hash_all=True)
+    except SlowwaveError as exc:  # a manifest that cannot be read: say which, and go on with the rest
+        versions, problems = [], [str(exc)]
     lines.append(f"model:      current {current or 'none (run `slowwave model pull`)'}, "
                  f"{len(versions)} version(s), cache {cache_dir()}")
+    lines += [f"problem:    {p}" for p in problems]
     lines.append(f"warehouse:  {home.warehouse} ({_size(home.warehouse)}), home {home.root} ({_size(home.root)})")
     from flows.pressure import pressure_line
 

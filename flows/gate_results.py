@@ -44,7 +44,7 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
     cfg = settings.gate
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
-    model_key = content_id("m", json.dumps(version.manifest["files"], sort_keys=True))
+    model_key = content_id("m", json.dumps(version.manifest.files, sort_keys=True))
     model, tok = load_model(version.path)
     pre = read_or_make_json("measurements", f"{model_key}-{key[:16]}", lambda: measure(
         model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size,

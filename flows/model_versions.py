@@ -28,7 +28,7 @@ def model_task(home: Home, cfg: ModelConfig, run_id: str) -> registry.Version:
 def promoted_by(home: Home, parent: str, adapter_id: str) -> registry.Version | None:
     """The version an earlier attempt fused from this parent and adapter, if it got as far as registering it."""
     for v in registry.versions(home):
-        if v.manifest.get("parent") == parent and v.manifest.get("adapter_id") == adapter_id:
+        if v.manifest.parent == parent and v.manifest.adapter_id == adapter_id:
             return v
     return None
 
@@ -53,7 +53,7 @@ def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Versio
             info = fuse_adapter(version.path, adapter_dir, Path(scratch) / "model")
             gate = decision.model_dump(include={"benchmark_ratio", "ppl_drift", "recall_post"})
             new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,
-                                    adapter_id=adapter_id, base=version.manifest.get("base", "?"), link=True,
+                                    adapter_id=adapter_id, base=version.manifest.base, link=True,
                                     extra={"gate": gate, "run_id": run_id,
                                            "fusion": {k: info[k] for k in ("fused_layers", "quantized", "seconds")}})
     benchmark, _ = load_gate_inputs(cfg)
@@ -61,7 +61,7 @@ def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Versio
     try:
         manifest, files_ok = registry.verify_folder(new.path), True
     except IntegrityError:
-        manifest, files_ok = new.manifest, False
+        manifest, files_ok = new.manifest.model_dump(exclude_unset=True), False
     frame = pa.table({"version": [new.name],
                       "manifest_complete": [all(k in manifest for k in ("version", "parent", "adapter_id", "files", "gate"))],
                       "files_match_manifest": [files_ok], "parent_exists": [(home.models / version.name).is_dir()],

@@ -43,8 +43,8 @@ def latest_buffer(home: Home) -> pa.Table:
 def root_version(home: Home) -> registry.Version:
     """The first ancestor of the current model: anchors are always its answers, so drift cannot compound."""
     v = registry.get(home, registry.current_name(home))
-    while v.manifest.get("parent"):
-        v = registry.get(home, v.manifest["parent"])
+    while v.manifest.parent:
+        v = registry.get(home, v.manifest.parent)
     return v
 
 
@@ -68,7 +68,7 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     prompts_file = data_path(ANCHOR_PROMPTS)
     prompts = [json.loads(line) for line in prompts_file.read_text().splitlines() if line.strip()]
     # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
-    key = content_id("anc", json.dumps(root.manifest["files"], sort_keys=True), sha256_file(prompts_file),
+    key = content_id("anc", json.dumps(root.manifest.files, sort_keys=True), sha256_file(prompts_file),
                      settings.mixing.anchor_max_tokens)
 
     def make() -> pa.Table:
@@ -111,7 +111,7 @@ def rehearsal_for(home: Home, settings) -> list[str]:
         return pa.table({"text": pa.array(texts, pa.string())})
 
     made = {"seed": cfg.rehearsal_seed, "samples": cfg.rehearsal_samples, "max_tokens": cfg.rehearsal_max_tokens}
-    table = read_or_make("rehearsal", rehearsal_key(root.manifest["files"], cfg), make, made_with=made,
+    table = read_or_make("rehearsal", rehearsal_key(root.manifest.files, cfg), make, made_with=made,
                          shipped=_shipped_cache())
     return table.column("text").to_pylist()
 

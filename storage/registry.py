@@ -9,8 +9,10 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from storage.atomic import atomic_dir, write_text_atomic
 from storage.errors import IntegrityError, ModelError
@@ -24,13 +26,33 @@ CURRENT = "CURRENT"
 _VERSION = re.compile(r"^v\d{4}$")
 
 
+class Manifest(BaseModel):
+    """A model version's manifest.json: where the version came from, and the sha256 of every file in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: str = Field(pattern=_VERSION.pattern, description="The version's name, the same as its folder's.")
+    parent: str | None = Field(description="The version it was fused from; None for a base model.")
+    adapter_id: str | None = Field(description="The adapter fused into the parent; None for a base model.")
+    base: str = Field(description="The base model it descends from (model.base when it was pulled).")
+    created_at: datetime = Field(description="When it was registered (UTC).")
+    files: dict[str, str] = Field(description="sha256 of every file in the folder but the manifest, by relative path.")
+    gate: dict[str, float | None] | None = Field(None, description="The gate's measurements that approved it.")
+    run_id: str | None = Field(None, description="The sleep run that fused it.")
+    fusion: dict[str, Any] | None = Field(None, description="How it was fused: layers, quantized, seconds.")
+    source: str | None = Field(None, description="Where a base model was pulled from.")
+
+    @field_serializer("created_at")
+    def _iso(self, value: datetime) -> str:
+        return value.isoformat()  # as registered: 2026-12-01T03:00:00.123456+00:00
+
+
 @dataclass(frozen=True)
 class Version:
     """One registered model version."""
 
     name: str
     path: Path
-    manifest: dict
+    manifest: Manifest
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
@@ -48,10 +70,14 @@ def verify_folder(folder: Path) -> dict:
     if not mpath.exists():
         raise IntegrityError(f"{folder}: no {MANIFEST}; refusing to use an unverifiable folder")
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{mpath}: cannot be read ({exc})") from None
     except ValueError as exc:
         raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc})") from None
-    expected: dict[str, str] = manifest.get("files", {})
+    expected = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(expected, dict):
+        raise IntegrityError(f"{mpath}: the manifest lists no files and their sha256; refusing to use the folder")
     problems = []
     for rel, digest in expected.items():
         p = folder / rel
@@ -66,15 +92,31 @@ def verify_folder(folder: Path) -> dict:
     return manifest
 
 
+def read_manifest(folder: Path) -> Manifest:
+    """The version folder's manifest, validated (not its files); IntegrityError naming the file when it is bad."""
+    mpath = folder / MANIFEST
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{mpath}: cannot be read ({exc}); restore the folder or remove it") from None
+    except ValueError as exc:
+        raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc}); restore the folder or remove it") from None
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}" for e in exc.errors())
+        raise IntegrityError(f"{mpath}: not a valid model-version manifest ({problems})") from None
+    if manifest.version != folder.name:
+        raise IntegrityError(f"{mpath}: names version {manifest.version!r}, but its folder is {folder.name!r}")
+    return manifest
+
+
 def versions(home: Home) -> list[Version]:
-    """Every registered version, oldest first (manifests read, not verified)."""
+    """Every registered version, oldest first (manifests validated, files not verified)."""
     if not home.models.exists():
         return []
-    out = []
-    for p in sorted(home.models.iterdir()):
-        if p.is_dir() and _VERSION.match(p.name) and (p / MANIFEST).exists():
-            out.append(Version(p.name, p, json.loads((p / MANIFEST).read_text())))
-    return out
+    return [Version(p.name, p, read_manifest(p)) for p in sorted(home.models.iterdir())
+            if p.is_dir() and _VERSION.match(p.name) and (p / MANIFEST).exists()]
 
 
 def next_version_name(home: Home) -> str:
@@ -101,9 +143,11 @@ def register(home: Home, source: Path, *, run_id: str, parent: str | None, adapt
                 except OSError:
                     pass  # another filesystem: fall through to a copy
             shutil.copy2(p, dest)
-        manifest = {"version": name, "parent": parent, "adapter_id": adapter_id, "base": base,
-                    "created_at": utcnow().isoformat(), "files": file_hashes(tmp), **(extra or {})}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        manifest = Manifest(version=name, parent=parent, adapter_id=adapter_id, base=base, created_at=utcnow(),
+                            files=file_hashes(tmp), **(extra or {}))
+        # Only the keys given are written: a base model's manifest has no gate, run_id or fusion.
+        (tmp / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json", exclude_unset=True), indent=2,
+                                               sort_keys=True))
     version = Version(name, final, manifest)
     record_version(home, version, run_id)
     return version
@@ -116,9 +160,9 @@ def record_version(home: Home, version: Version, run_id: str) -> None:
         return
     m = version.manifest
     write_table(home, "model_versions", run_id, pa.Table.from_pylist([{
-        "version": version.name, "parent": m.get("parent"), "adapter_id": m.get("adapter_id"), "base": m["base"],
-        "created_at": datetime.fromisoformat(m["created_at"]), "manifest_sha256": manifest_sha256(version),
-        "metrics_json": json.dumps(m.get("gate"), default=str),
+        "version": version.name, "parent": m.parent, "adapter_id": m.adapter_id, "base": m.base,
+        "created_at": m.created_at, "manifest_sha256": manifest_sha256(version),
+        "metrics_json": json.dumps(m.gate, default=str),
     }]))
 
 
@@ -128,7 +172,7 @@ def get(home: Home, name: str) -> Version:
     if not _VERSION.match(name) or not (path / MANIFEST).exists():
         known = ", ".join(v.name for v in versions(home)) or "none"
         raise ModelError(f"no model version {name!r} in {home.models}; known: {known}")
-    return Version(name, path, json.loads((path / MANIFEST).read_text()))
+    return Version(name, path, read_manifest(path))
 
 
 def current_name(home: Home) -> str | None:

@@ -168,3 +168,100 @@ def test_rollback_switches_current_and_records_why(tmp_path):
     (home.models / "v0001" / "config.json").write_text("tampered")
     bad = _cli("rollback", "v0001", home=home.root)
     assert bad.returncode == 1 and "sha256 differs" in bad.stderr and registry.current_name(home) == "v0000"
+
+
+def _tiny_versions(root: Path):
+    """v0000 (base) and v0001 (its child, current), registered from a tiny folder of files: no model needed."""
+    from storage import registry
+    from storage.home import Home
+
+    home = Home(root).ensure()
+    src = root.parent / "weights"
+    (src / "sub").mkdir(parents=True)
+    (src / "model.safetensors").write_bytes(b"\0" * 64)
+    (src / "sub" / "tokenizer.json").write_text("{}")
+    registry.register(home, src, run_id="r0", parent=None, adapter_id=None, base="tiny")
+    (src / "model.safetensors").write_bytes(b"\1" * 64)
+    v1 = registry.register(home, src, run_id="r1", parent="v0000", adapter_id="ad_x", base="tiny",
+                           extra={"gate": {"benchmark_ratio": 0.95, "ppl_drift": 0.01, "recall_post": 0.5},
+                                  "run_id": "r1"})
+    registry.set_current(home, v1.name, run_id="r1", action="promote", reason="gate approved")
+    return home
+
+
+def test_the_manifest_is_typed_and_keeps_its_keys_on_disk(tmp_path):
+    import json
+
+    from storage import registry
+
+    home = _tiny_versions(tmp_path / "h")
+    v0, v1 = registry.versions(home)
+    assert (v1.manifest.parent, v1.manifest.adapter_id, v1.manifest.base) == ("v0000", "ad_x", "tiny")
+    assert v1.manifest.gate["benchmark_ratio"] == 0.95 and v0.manifest.gate is None
+    assert set(v1.manifest.files) == {"model.safetensors", "sub/tokenizer.json"}
+    on_disk = json.loads((v0.path / registry.MANIFEST).read_text())
+    assert set(on_disk) == {"version", "parent", "adapter_id", "base", "created_at", "files"}
+    assert on_disk["created_at"].endswith("+00:00")
+    with pytest.raises(Exception, match="frozen"):
+        v1.manifest.parent = "v0009"
+
+
+@pytest.mark.parametrize("damage", ["not json", "no files", "wrong version"])
+def test_a_bad_manifest_is_one_line_naming_it_in_models_rollback_and_eval(tmp_path, damage):
+    import json
+
+    home = _tiny_versions(tmp_path / "h")
+    manifest = home.models / "v0001" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    if damage == "not json":
+        manifest.write_text('{"version": "v0001",')
+    elif damage == "no files":
+        del data["files"]
+        manifest.write_text(json.dumps(data))
+    else:
+        manifest.write_text(json.dumps({**data, "version": "v0007"}))
+    why = {"not json": "not valid JSON", "no files": "files: Field required", "wrong version": "names version 'v0007'"}
+    probes = Path(__file__).resolve().parents[1] / "tasks" / "data" / "eval_case" / "probes.jsonl"
+    for command in (["models"], ["rollback", "v0001"], ["eval", "--probes", str(probes), "--model", "v0001"]):
+        out = _cli(*command, home=home.root)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, (command, out.stderr)
+        error = [line for line in out.stderr.splitlines() if line.startswith("slowwave: error:")]
+        assert len(error) == 1 and str(manifest) in error[0] and why[damage] in error[0], (command, out.stderr)
+
+
+def test_models_notices_tampered_weights_and_a_current_that_names_no_version(tmp_path):
+    home = _tiny_versions(tmp_path / "h")
+    ok = _cli("models", home=home.root)
+    assert ok.returncode == 0 and "problem:" not in ok.stdout, ok.stdout + ok.stderr
+    (home.models / "v0001" / "model.safetensors").write_bytes(b"\2" * 64)
+    bad = _cli("models", home=home.root)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert re.search(r"^\* v0001", bad.stdout, re.M)  # still listed
+    assert re.search(r"^problem: current v0001: .*model\.safetensors sha256 differs from the manifest.*"
+                     r"`slowwave rollback v0000`$", bad.stdout, re.M), bad.stdout
+    (home.models / "CURRENT").write_text("v0009\n")
+    lost = _cli("models", home=home.root)
+    assert lost.returncode == 1
+    assert re.search(r"^problem: current: .*CURRENT names 'v0009', which is not a registered version "
+                     r"\(known: v0000, v0001\)", lost.stdout, re.M), lost.stdout
+    (home.models / "v0000" / "sub" / "tokenizer.json").unlink()  # not current: found without hashing
+    assert re.search(r"^problem: v0000: 1 file\(s\) of its manifest are missing \(sub/tokenizer.json\)$",
+                     _cli("models", home=home.root).stdout, re.M)
+
+
+def test_doctor_notices_tampered_weights_a_bad_current_and_a_bad_manifest(tmp_path):
+    home = _tiny_versions(tmp_path / "h")
+    (home.models / "v0000" / "model.safetensors").write_bytes(b"\2" * 64)  # not current: doctor hashes every version
+    (home.models / "CURRENT").write_text("v0042\n")
+    out = _cli("doctor", home=home.root, env={"SLOWWAVE_BLAS": "off"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    problems = [line for line in out.stdout.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 2, out.stdout
+    assert "CURRENT names 'v0042'" in problems[0] and "v0000: " in problems[1]
+    assert "model.safetensors sha256 differs from the manifest" in problems[1]
+    assert re.search(r"^pressure:", out.stdout, re.M)  # the rest of the report is still there
+    (home.models / "v0001" / "manifest.json").write_text("[]")
+    out = _cli("doctor", home=home.root, env={"SLOWWAVE_BLAS": "off"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert re.search(rf"^problem:\s+{re.escape(str(home.models / 'v0001' / 'manifest.json'))}: not a valid",
+                     out.stdout, re.M), out.stdout

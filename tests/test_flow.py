@@ -79,7 +79,7 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
 
     assert suites == dict.fromkeys(expected_suites | {"model_versions"}, True)
     assert registry.current_name(home) == result.model_after == "v0001"
-    assert registry.get(home, "v0001").manifest["parent"] == "v0000"
+    assert registry.get(home, "v0001").manifest.parent == "v0000"
     run = latest_runs(home, kind="sleep")[0]
     assert (run["run_id"], run["status"], run["depth"]) == (result.run_id, "completed", "light")
 

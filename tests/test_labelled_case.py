@@ -39,7 +39,7 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
     assert approved and ratio >= 0.9 and drift <= 0.5
     assert recall_post >= recall_pre + 0.5
     assert result.model_after == registry.current_name(home) == "v0001"
-    assert registry.get(home, "v0001").manifest["parent"] == "v0000"
+    assert registry.get(home, "v0001").manifest.parent == "v0000"
     # The sleep's own evaluation on the case's probes, both versions (measured: recall 0.00 -> 0.88).
     con = connect(home)
     metrics = {v: (recall, control) for v, recall, control in con.sql(

@@ -144,10 +144,10 @@ def _versions_holding(home: Home, pair_id: str) -> list[str]:
         name = v.name
         while name is not None:
             m = registry.get(home, name).manifest
-            if m["adapter_id"] in adapters:
+            if m.adapter_id in adapters:
                 out.append(v.name)
                 break
-            name = m["parent"]
+            name = m.parent
     return out
 
 
@@ -163,7 +163,7 @@ def test_the_warehouse_has_what_the_tests_rely_on(wh):
     by_source = Counter(ex["source"].to_pylist())
     assert by_source["new"] > 20 and by_source["replay"] > 0
     assert Counter(read_table(wh, "rejections")["reason"].to_pylist())["secret"] >= 1
-    assert [(v.name, v.manifest["parent"]) for v in registry.versions(wh)] == [
+    assert [(v.name, v.manifest.parent) for v in registry.versions(wh)] == [
         ("v0000", None), ("v0001", "v0000"), ("v0002", "v0001"), ("v0003", "v0002"), ("v0004", "v0001")]
 
 

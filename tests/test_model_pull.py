@@ -19,8 +19,8 @@ def test_pull_registers_v0000_as_current_and_it_answers(home, converted_model_di
     messages = []
     v = ensure_model(home, ModelConfig(), "r1", say=messages.append)
     assert v.name == "v0000" and registry.current_name(home) == "v0000"
-    assert v.manifest["parent"] is None and v.manifest["base"] == "default"
-    assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(v.manifest["files"])
+    assert v.manifest.parent is None and v.manifest.base == "default"
+    assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(v.manifest.files)
     assert any("registered v0000" in m for m in messages)
     assert registry.verify_folder(v.path)["version"] == "v0000"
     # Idempotent: the second call finds the current version and registers nothing.
