@@ -39,6 +39,8 @@ class ExtractionConfig(BaseModel):
     families: tuple[str, ...] = Field(tuple(TRIGGERS), description="Pattern families to run (see tasks/patterns/rules.py).")
     max_pairs_per_exchange: int = Field(6, ge=1, description="Most model-written pairs kept from one exchange.")
     batch_size: int = Field(16, ge=1, description="Prompts per call of the injected generate function.")
+    model_batch_size: int = Field(8, ge=1, description="Prompts the model decodes at once inside one generate call "
+                                  "(batched decoding: ~3x the tokens/s of one prompt at a time on CPU).")
     max_prompt_chars: int = Field(1500, ge=100, description="User or assistant text longer than this is cut in the prompt.")
     # Off by default: on the labelled case the 135M default model wrote 6 pairs in 16 CPU minutes and
     # the firewall rejected all 6 as ungrounded. Worth turning on with a larger model or on Metal.
