@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
