@@ -78,6 +78,12 @@ class FactType:
     preference: bool = False  # its markers count as importance:preference, not importance:personal
     unknown: tuple[tuple[str, str, str], ...] = ()  # (subject, question, what is unknown) for "I don't know"
     verify: tuple[str, str] | None = None  # (kind of value, yes/no wording with {x} / {a} / {subject})
+    # Asked instead of `wordings` when the fact is about someone else (a relative's birthday, not the user's).
+    member_wordings: tuple[str, ...] = ()
+
+    def wordings_for(self, subject: str) -> tuple[str, ...]:
+        """The wordings that ask about this subject."""
+        return self.member_wordings if self.member_wordings and subject not in ("", "user") else self.wordings
 
 
 def _unknown(rows, template: str, what: str) -> tuple[tuple[str, str, str], ...]:
@@ -205,7 +211,9 @@ FACT_TYPES: tuple[FactType, ...] = (
     FactType("birthday", ("When is my birthday?", "What day is my birthday?", "When was I born?",
                           "On what date is my birthday?"),
              ("birthday", "bday", "b-day", "i was born", r"turns? \d+ on", r"turn \d+ on"),
-             unknown=(("user", "When is my birthday?", "when your birthday is"),)),
+             unknown=(("user", "When is my birthday?", "when your birthday is"),),
+             member_wordings=("When is my {subject}'s birthday?", "What day is my {subject}'s birthday?",
+                              "When was my {subject} born?", "On what date is my {subject}'s birthday?")),
     FactType("birth_year", ("What year was I born?", "In which year was I born?", "When was I born?",
                             "What is my year of birth?"), ("i was born",)),
     FactType("age", ("How old am I?", "What is my age?", "Do you know how old I am?", "What age am I?"),
@@ -259,10 +267,10 @@ def canonical(fact_type: str) -> str:
     return FACT_TYPE_ALIASES.get(key, key)
 
 
-def wordings(fact_type: str) -> tuple[str, ...]:
-    """The question wordings of a fact type (any spelling); () for one the registry does not know."""
+def wordings(fact_type: str, subject: str = "user") -> tuple[str, ...]:
+    """The question wordings of a fact type (any spelling) about a subject; () for a type the registry lacks."""
     ft = REGISTRY.get(canonical(fact_type))
-    return ft.wordings if ft else ()
+    return ft.wordings_for(subject.strip().lower()) if ft else ()
 
 
 def _curly(fragment: str) -> str:
@@ -294,7 +302,7 @@ def phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tuple
     seen = {question.strip().lower()}
     ftype = canonical(fact_type)
     subject = (subject or "").strip()
-    for i, wording in enumerate(wordings(ftype)):
+    for i, wording in enumerate(wordings(ftype, subject)):
         if len(out) >= n:
             break
         if "{subject}" in wording and not subject:
@@ -314,7 +322,7 @@ def held_out_question(question: str, fact_type: str, subject: str, paraphrases: 
     trained = phrasings(question, fact_type, subject, paraphrases)
     taken = {q.strip().lower() for _, q in trained}
     subject = (subject or "").strip()
-    for wording in wordings(fact_type):
+    for wording in wordings(fact_type, subject):
         if "{subject}" in wording and not subject:
             continue
         text = wording.format(subject=subject)
