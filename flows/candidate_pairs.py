@@ -49,6 +49,6 @@ def extraction_generator(model_dir: Path, cfg: ExtractionConfig) -> Generate:
     model, tok = load_model(model_dir)
 
     def generate(chats: list[list[dict]]) -> list[str]:
-        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=8)
+        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=cfg.model_batch_size)
 
     return generate
