@@ -8,14 +8,11 @@ its end-of-turn tokens. Imports MLX: imported by `tasks.training.train_adapter` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Literal
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-
-if TYPE_CHECKING:
-    from tasks.training import TrainConfig
 
 
 def teacher_targets(model, items: list[tuple[list[int], int]], indices,
@@ -51,9 +48,9 @@ def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: floa
     return mx.stop_gradient(raw / mx.maximum(raw.sum(), 1e-12))
 
 
-def make_loss(cfg: "TrainConfig") -> Callable:
+def make_loss(kind: Literal["plain", "threshold"], threshold: float = 0.5, floor: float = 0.1) -> Callable:
     """loss(model, batch, lengths, *teacher) -> (objective, answer tokens, plain mean cross-entropy on the actual
-    tokens). With teacher = (ids, probs, distilled rows) the objective's per-token term on distilled rows is
+    tokens); `kind`, `threshold` and `floor` are train.loss, loss_threshold and loss_floor. With teacher = (ids, probs, distilled rows) the objective's per-token term on distilled rows is
     the cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
     def loss(model, batch, lengths, *teacher):
         inputs, targets = batch[:, :-1], batch[:, 1:]
@@ -68,11 +65,11 @@ def make_loss(cfg: "TrainConfig") -> Callable:
             logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
             soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
             per_token = mx.where(distilled[:, None], soft, ce)
-        if cfg.loss == "plain":
+        if kind == "plain":
             # Without teachers the objective is `plain` itself: computing the same sum a second time makes
             # mx.compile merge the two into one output, which it then cannot map back (IndexError).
             return ((per_token * mask).sum() / ntoks if teacher else plain), ntoks, plain
-        weights = threshold_weights(-ce, mask, cfg.loss_threshold, cfg.loss_floor)
+        weights = threshold_weights(-ce, mask, threshold, floor)
         return (weights * per_token).sum(), ntoks, plain
 
     return loss

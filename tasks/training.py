@@ -195,7 +195,7 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
         grad_checkpoint(model.layers[0])
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     optimizer = optim.Adam(learning_rate=cfg.learning_rate)
-    value_and_grad = nn.value_and_grad(model, make_loss(cfg))
+    value_and_grad = nn.value_and_grad(model, make_loss(cfg.loss, cfg.loss_threshold, cfg.loss_floor))
     state = [model.state, optimizer.state, mx.random.state]
 
     @partial(mx.compile, inputs=state, outputs=state)

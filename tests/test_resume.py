@@ -29,8 +29,9 @@ def test_the_settings_hash_is_the_same_in_every_process():
     assert len(out) == 1 and len(out.pop().strip()) == 64
 
 
-# The CLI's progress line off a terminal (flows/progress.py LineView), e.g. "train     [##....]  10% 7/68 loss 2.1".
-TRAIN_PROGRESS = re.compile(r"^train\s+\[[#.]+\]\s+\d+%\s+(\d+)/(\d+)", re.MULTILINE)
+# The CLI's progress line off a terminal (flows/progress.py LineView), e.g. "train     [##....]  10% 7/68 loss 2.1",
+# inside a Prefect log line when the flow captures prints.
+TRAIN_PROGRESS = re.compile(r"\btrain\s+\[[#.]+\]\s+\d+%\s+(\d+)/(\d+)")
 
 
 def _kill_when_training_reaches(proc: subprocess.Popen, err: Path, step: int, timeout: float = 900) -> None:
