@@ -43,7 +43,7 @@ def main() -> None:
 
     model_dir = args.model or _default_model()
     model, tokenizer = load(str(model_dir))
-    questions = [item["question"] for item in load_benchmark(GateConfig().benchmark)][: args.questions]
+    questions = [item.question for item in load_benchmark(GateConfig().benchmark)][: args.questions]
     print(f"model {model_dir.name}, BLAS {BLAS.name}, {len(questions)} questions, max_tokens {args.max_tokens}")
 
     answer_questions(model, tokenizer, questions[:2], max_tokens=4)  # warm-up: first-call allocations

@@ -99,7 +99,7 @@ def measure_model(model, tok, probes: list[dict], settings) -> dict:
     benchmark, text = load_gate_inputs(settings.gate)
     gate = measure(model, tok, benchmark=benchmark, general_text=text, max_tokens=settings.gate.max_tokens,
                    batch_size=settings.gate.batch_size, window=settings.gate.ppl_window)
-    answers = answer_questions(model, tok, [p["question"] for p in probes], max_tokens=settings.gate.max_tokens,
+    answers = answer_questions(model, tok, [p.question for p in probes], max_tokens=settings.gate.max_tokens,
                                batch_size=settings.gate.batch_size)
     results = [score_probe(p, a) for p, a in zip(probes, answers)]
     return {"summary": summarize(results), "results": results, "benchmark": gate["benchmark_score"],

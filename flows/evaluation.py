@@ -24,7 +24,7 @@ from storage.runs import record_run, utcnow
 from storage.warehouse import read_table, write_table
 from storage.charts import plot_eval
 from tasks.evaluation import METRICS, EvalConfig, evaluate, metric_cells
-from tasks.probes import load_probes
+from tasks.probes import Probe, load_probes
 
 Say = Callable[[str], None]
 ARTIFACT_ANSWER_CHARS = 300  # an answer longer than this is cut in the markdown artifact (the table keeps all)
@@ -42,7 +42,7 @@ def resolve_versions(home: Home, names: list[str] | None, settings, run_id: str,
     return [registry.get(home, name) for name in dict.fromkeys(names)]
 
 
-def evaluate_version(home: Home, version: registry.Version, probes: list[dict], probes_file: Path,
+def evaluate_version(home: Home, version: registry.Version, probes: list[Probe], probes_file: Path,
                      probes_sha256: str, cfg: EvalConfig, run_id: str, say: Say) -> dict:
     """Load one version (sha256-verified against its manifest), evaluate it, write `eval_runs` and `eval_answers`."""
     from tasks.model.loading import load_model

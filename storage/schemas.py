@@ -162,7 +162,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("pair_id", STR, True),
         ("question", STR, False),
         ("answer", STR, False),
-        ("phrasing", STR, False),  # which question wording: original | template:<name> | model
+        ("phrasing", STR, False),  # which question wording: original | wording:<type>.<i> | inverse:… | verify:… | model
         ("text", STR, False),  # chat-formatted, add_generation_prompt=False
         ("seed", pa.int64(), False),
     ),

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.probes import score_probe, summarize
+from tasks.probes import Probe, score_probe, summarize
 
 # (label, summary key) in the order the metrics are reported and drawn.
 METRICS = (
@@ -49,7 +49,7 @@ class Evaluation:
     seconds: float
 
 
-def answer_rows(probes: Sequence[dict], answers: Sequence[str]) -> list[dict]:
+def answer_rows(probes: Sequence[Probe], answers: Sequence[str]) -> list[dict]:
     """One `eval_answers` row per probe: id, kind, question, answer, verdict and the keywords that decided it."""
     if len(probes) != len(answers):
         raise ValueError(f"{len(probes)} probes but {len(answers)} answers")
@@ -68,7 +68,7 @@ def summarize_rows(rows: Sequence[dict]) -> dict:
                       for r in rows])
 
 
-def evaluate(model, tokenizer, probes: Sequence[dict], cfg: EvalConfig = EvalConfig(), *,
+def evaluate(model, tokenizer, probes: Sequence[Probe], cfg: EvalConfig = EvalConfig(), *,
              on_progress: Progress | None = None) -> Evaluation:
     """Greedy answers to every probe, scored: per-probe rows and the summary (recall, precision, …)."""
     from tasks.model.answering import answer_questions  # MLX is imported only where a model is used
@@ -77,7 +77,7 @@ def evaluate(model, tokenizer, probes: Sequence[dict], cfg: EvalConfig = EvalCon
     answers: list[str] = []
     for begin in range(0, len(probes), cfg.progress_every):
         chunk = probes[begin:begin + cfg.progress_every]
-        answers += answer_questions(model, tokenizer, [p["question"] for p in chunk], max_tokens=cfg.max_tokens,
+        answers += answer_questions(model, tokenizer, [p.question for p in chunk], max_tokens=cfg.max_tokens,
                                     batch_size=cfg.batch_size, system=cfg.system)
         if on_progress is not None:
             on_progress(len(answers), len(probes))

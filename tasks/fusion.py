@@ -25,6 +25,7 @@ from pathlib import Path
 
 from storage.errors import ModelError
 from storage.registry import MANIFEST, verify_folder
+from tasks.probes import Probe
 from tasks.model.blas import ensure_fast_blas
 
 ensure_fast_blas()  # before mlx: the bundled reference BLAS makes every matmul ~30x slower
@@ -86,7 +87,7 @@ def max_weight_difference(model_a: nn.Module, model_b: nn.Module) -> float:
     return max(mx.abs(a[k].astype(mx.float32) - b[k].astype(mx.float32)).max().item() for k in a)
 
 
-def smoke_test(model_dir: Path, questions: list[dict], *, max_tokens: int = 24) -> dict:
+def smoke_test(model_dir: Path, questions: list[Probe], *, max_tokens: int = 24) -> dict:
     """Load a model folder, greedy-answer benchmark questions in batches and count the correct ones."""
     from mlx_lm import load
 
@@ -97,9 +98,9 @@ def smoke_test(model_dir: Path, questions: list[dict], *, max_tokens: int = 24) 
         raise ValueError("smoke_test needs at least one question")
     tic = time.perf_counter()
     model, tokenizer = load(str(model_dir))
-    answers = answer_questions(model, tokenizer, [q["question"] for q in questions], max_tokens=max_tokens)
-    rows = [{"id": q.get("id"), "question": q["question"], "answer": a,
-             "outcome": score_answer(a, q.get("expected", []), q.get("forbidden", []))}
+    answers = answer_questions(model, tokenizer, [q.question for q in questions], max_tokens=max_tokens)
+    rows = [{"id": q.id, "question": q.question, "answer": a,
+             "outcome": score_answer(a, list(q.expected), list(q.forbidden))}
             for q, a in zip(questions, answers)]
     return {"model_dir": str(model_dir), "asked": len(rows), "correct": sum(r["outcome"] == "correct" for r in rows),
             "answers": rows, "seconds": round(time.perf_counter() - tic, 3)}

@@ -20,7 +20,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import InputError, ModelError
-from tasks.probes import load_benchmark, score_probe, summarize
+from tasks.probes import Probe, load_benchmark, score_probe, summarize
 
 DATA = Path(__file__).parent / "data"
 
@@ -73,7 +73,7 @@ class GateDecision(BaseModel):
     thresholds: dict[str, float | None] = Field(description="The gate settings the decision was made with.")
 
 
-def load_gate_inputs(cfg: GateConfig) -> tuple[list[dict], str]:
+def load_gate_inputs(cfg: GateConfig) -> tuple[list[Probe], str]:
     """The benchmark items and general text the config names, checked."""
     benchmark = load_benchmark(cfg.benchmark)
     try:
@@ -85,25 +85,26 @@ def load_gate_inputs(cfg: GateConfig) -> tuple[list[dict], str]:
     return benchmark, text
 
 
-def inputs_sha256(benchmark: Sequence[dict], general_text: str, *, max_tokens: int, window: int) -> str:
+def inputs_sha256(benchmark: Sequence[Probe], general_text: str, *, max_tokens: int, window: int) -> str:
     """Hash of everything a measurement depends on besides the model: equal hashes → comparable numbers."""
-    blob = json.dumps([list(benchmark), general_text, max_tokens, window], sort_keys=True, ensure_ascii=False)
+    items = [b.model_dump(include={"id", "category", "question", "expected", "forbidden"}) for b in benchmark]
+    blob = json.dumps([items, general_text, max_tokens, window], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _new_fact_probes(new_facts: Sequence[dict]) -> list[dict]:
+def _new_fact_probes(new_facts: Sequence[dict]) -> list[Probe]:
     probes = []
     for i, fact in enumerate(new_facts):
         expected = fact.get("expected")
         expected = [expected] if isinstance(expected, str) else list(expected or [])
         if not fact.get("question") or not expected:
             raise ValueError(f"new fact #{i} needs a question and a non-empty expected answer, got {fact!r}")
-        probes.append({"id": fact.get("id", f"new-{i}"), "kind": "recall", "question": fact["question"],
-                       "expected": expected, "forbidden": list(fact.get("forbidden", []))})
+        probes.append(Probe(id=fact.get("id", f"new-{i}"), kind="recall", question=fact["question"],
+                            expected=tuple(expected), forbidden=tuple(fact.get("forbidden", []))))
     return probes
 
 
-def _score(items: Sequence[dict], answers: Sequence[str]) -> list[dict]:
+def _score(items: Sequence[Probe], answers: Sequence[str]) -> list[dict]:
     return [score_probe(item, answer) for item, answer in zip(items, answers)]
 
 
@@ -119,12 +120,12 @@ def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens
     from tasks.model.answering import answer_questions  # MLX is imported only where a model is used
 
     probes = _new_fact_probes(new_facts)
-    answers = answer_questions(model, tokenizer, [p["question"] for p in probes], max_tokens=max_tokens,
+    answers = answer_questions(model, tokenizer, [p.question for p in probes], max_tokens=max_tokens,
                                batch_size=batch_size)
     return _recall_numbers(_score(probes, answers))
 
 
-def measure(model, tokenizer, *, benchmark: Sequence[dict], general_text: str, new_facts: Sequence[dict] = (),
+def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, new_facts: Sequence[dict] = (),
             max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> dict:
     """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision."""
     from tasks.model.answering import answer_questions, perplexity
@@ -132,7 +133,7 @@ def measure(model, tokenizer, *, benchmark: Sequence[dict], general_text: str, n
     facts = _new_fact_probes(new_facts)
     started = time.perf_counter()
     # One batched call for both sets: the decoding batch stays full until the very end.
-    answers = answer_questions(model, tokenizer, [q["question"] for q in [*benchmark, *facts]],
+    answers = answer_questions(model, tokenizer, [q.question for q in [*benchmark, *facts]],
                                max_tokens=max_tokens, batch_size=batch_size)
     answered = time.perf_counter()
     ppl = perplexity(model, tokenizer, general_text, window=window, stride=window)

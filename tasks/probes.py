@@ -16,6 +16,8 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from storage.errors import InputError
 # The one folding (tasks/text.py), in the form keywords are matched in: 'Tromso' matches 'Tromsø'.
 from tasks.text import match_form as fold
@@ -25,6 +27,21 @@ OUTCOMES = ("correct", "wrong", "abstain")
 PROBE_KEYS = {"id", "kind", "question", "expected", "forbidden"}
 BENCHMARK_KEYS = {"id", "category", "question", "expected", "forbidden"}
 MAX_REPORTED_ERRORS = 20
+
+
+
+class Probe(BaseModel):
+    """One question an answer is scored against: correct when it holds an expected keyword and no forbidden one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    kind: str = Field("control", description="recall | generalization | control | guard (benchmark items: control).")
+    question: str
+    expected: tuple[str, ...] = Field((), description="Any one of these keywords makes the answer correct.")
+    forbidden: tuple[str, ...] = Field((), description="Any one of these keywords makes the answer wrong.")
+    category: str | None = Field(None, description="The benchmark category (arithmetic, geography, …); None "
+                                 "for probe files.")
+
 
 _SUFFIX = r"(?:s|es|ed|d|ing|y)?"
 # On folded text (lowercase ASCII, apostrophes dropped, punctuation → single spaces).
@@ -86,17 +103,18 @@ def score_answer(answer: str, expected: list[str], forbidden: list[str]) -> str:
     return "wrong" if expected else "correct"
 
 
-def score_probe(probe: dict, answer: str) -> dict:
+def score_probe(probe: Probe, answer: str) -> dict:
     """One probe's result: id, kind (or category), question, answer, outcome and the keywords that decided it."""
+    expected, forbidden = list(probe.expected), list(probe.forbidden)
     return {
-        "id": probe["id"],
-        "kind": probe.get("kind", "control"),  # benchmark items test general ability, like control probes
-        "category": probe.get("category"),
-        "question": probe["question"],
+        "id": probe.id,
+        "kind": probe.kind,  # benchmark items test general ability, like control probes
+        "category": probe.category,
+        "question": probe.question,
         "answer": answer,
-        "outcome": score_answer(answer, probe["expected"], probe["forbidden"]),
-        "matched": find_keyword(answer, probe["expected"]),
-        "forbidden_hit": find_keyword(answer, probe["forbidden"]),
+        "outcome": score_answer(answer, expected, forbidden),
+        "matched": find_keyword(answer, expected),
+        "forbidden_hit": find_keyword(answer, forbidden),
     }
 
 
@@ -160,7 +178,7 @@ def _check_record(record: object, keys: set[str], kinds: tuple[str, ...] | None)
     return problems
 
 
-def _load(path: Path, keys: set[str], kinds: tuple[str, ...] | None) -> list[dict]:
+def _load(path: Path, keys: set[str], kinds: tuple[str, ...] | None) -> list[Probe]:
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -182,7 +200,7 @@ def _load(path: Path, keys: set[str], kinds: tuple[str, ...] | None) -> list[dic
             errors.append(f"{path}:{n}: " + "; ".join(problems))  # one entry per bad line
         else:
             seen[record["id"]] = n
-            records.append(record)
+            records.append(Probe.model_validate(record))
     if not records and not errors:
         errors.append(f"{path}: no probes in the file; one JSON object per line is expected")
     if len(errors) == 1:
@@ -194,11 +212,11 @@ def _load(path: Path, keys: set[str], kinds: tuple[str, ...] | None) -> list[dic
     return records
 
 
-def load_probes(path: Path) -> list[dict]:
+def load_probes(path: Path) -> list[Probe]:
     """Probes from a JSONL file ({id, kind, question, expected, forbidden} per line); raises listing every bad line."""
     return _load(path, PROBE_KEYS, KINDS)
 
 
-def load_benchmark(path: Path) -> list[dict]:
+def load_benchmark(path: Path) -> list[Probe]:
     """Benchmark items ({id, category, question, expected, forbidden} per line); raises listing every bad line."""
     return _load(path, BENCHMARK_KEYS, None)

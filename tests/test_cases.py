@@ -33,7 +33,7 @@ def test_case_is_complete_and_well_formed(name):
     assert {"facts", "superseded", "must_reject", "must_not_extract"} <= set(truth)
     assert len(truth["facts"]) >= 40
     assert all({"fact_type", "subject", "value"} <= set(f) for f in truth["facts"])
-    kinds = Counter(p["kind"] for p in load_probes(case / "probes.jsonl"))
+    kinds = Counter(p.kind for p in load_probes(case / "probes.jsonl"))
     assert kinds["recall"] >= 30 and kinds["generalization"] >= 10 and kinds["control"] >= 6 and kinds["guard"] >= 4
 
 

@@ -19,14 +19,14 @@ from storage.runs import latest_runs
 from storage.warehouse import read_table
 from storage.charts import plot_eval
 from tasks.evaluation import METRICS, EvalConfig, answer_rows, metric_cells, summarize_rows
+from tasks.probes import Probe
 
 EVAL_CASE = Path(__file__).resolve().parents[1] / "tasks" / "data" / "eval_case" / "probes.jsonl"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _p(pid: str, kind: str, expected: list[str], forbidden: list[str] = ()) -> dict:
-    return {"id": pid, "kind": kind, "question": f"question {pid}?", "expected": expected,
-            "forbidden": list(forbidden)}
+def _p(pid: str, kind: str, expected: list[str], forbidden: list[str] = ()) -> Probe:
+    return Probe(id=pid, kind=kind, question=f"question {pid}?", expected=tuple(expected), forbidden=tuple(forbidden))
 
 
 # --- scoring a whole probe set on literal answers ------------------------------------------------------------
@@ -52,7 +52,7 @@ LITERAL = [  # (probe, answer, verdict, matched keyword)
 def test_every_literal_answer_gets_its_verdict_and_keyword():
     rows = answer_rows([p for p, *_ in LITERAL], [a for _, a, *_ in LITERAL])
     assert [(r["probe_id"], r["verdict"], r["matched"]) for r in rows] == \
-        [(p["id"], verdict, matched) for p, _, verdict, matched in LITERAL]
+        [(p.id, verdict, matched) for p, _, verdict, matched in LITERAL]
     assert rows[10]["forbidden_hit"] == "sk-proj" and rows[3]["forbidden_hit"] == "Max"
     assert rows[0]["answer"] == "You live in TROMSO, up north." and rows[0]["question"] == "question city?"
 
@@ -94,7 +94,7 @@ def test_one_bad_probe_line_is_one_line_naming_file_line_and_reason(tmp_path):
     from tasks.probes import load_probes
 
     path = tmp_path / "p.jsonl"
-    path.write_text(json.dumps(_p("a", "recall", ["x"])) + '\n{"id": "b", "kind": "recal"}\n')
+    path.write_text(_p("a", "recall", ["x"]).model_dump_json(exclude={"category"}) + '\n{"id": "b", "kind": "recal"}\n')
     with pytest.raises(InputError) as info:
         load_probes(path)
     assert "\n" not in str(info.value)

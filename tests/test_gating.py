@@ -29,49 +29,49 @@ def test_config_defaults_are_the_papers():
 
 def test_approves_when_nothing_was_forgotten():
     d = decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8, precision=0.9), CFG)
-    assert d["approved"] and d["reasons"] == [] and d["warnings"] == []
-    assert d["benchmark_ratio"] == pytest.approx(0.55 / 0.6)
-    assert d["ppl_drift"] == pytest.approx(19.0 / 18.0 - 1)
-    assert (d["recall_pre"], d["recall_post"], d["precision_post"]) == (0.0, 0.8, 0.9)
+    assert d.approved and d.reasons == [] and d.warnings == []
+    assert d.benchmark_ratio == pytest.approx(0.55 / 0.6)
+    assert d.ppl_drift == pytest.approx(19.0 / 18.0 - 1)
+    assert (d.recall_pre, d.recall_post, d.precision_post) == (0.0, 0.8, 0.9)
 
 
 def test_rejects_below_the_benchmark_ratio_and_says_by_how_much():
     d = decide(m(0.6, 18.0), m(0.29, 18.0), CFG)
-    assert not d["approved"]
-    assert d["reasons"] == ["benchmark ratio 0.483 < 0.5 (score 0.600 before, 0.290 after)"]
-    assert decide(m(0.6, 18.0), m(0.3, 18.0), CFG)["approved"]  # exactly τ passes: "approves iff ≥ 0.5"
+    assert not d.approved
+    assert d.reasons == ["benchmark ratio 0.483 < 0.5 (score 0.600 before, 0.290 after)"]
+    assert decide(m(0.6, 18.0), m(0.3, 18.0), CFG).approved  # exactly τ passes: "approves iff ≥ 0.5"
 
 
 def test_zero_benchmark_before_training_cannot_reject():
     d = decide(m(0.0, 18.0), m(0.0, 18.0), CFG)
-    assert d["approved"] and d["benchmark_ratio"] == 1.0
-    assert "ratio undefined" in d["warnings"][0]
+    assert d.approved and d.benchmark_ratio == 1.0
+    assert "ratio undefined" in d.warnings[0]
 
 
 @pytest.mark.parametrize("ppl_post, approved, warned", [(21.5, True, False), (22.0, True, True), (27.5, False, False)])
 def test_perplexity_drift_warns_then_rejects(ppl_post, approved, warned):
     d = decide(m(0.6, 18.0), m(0.6, ppl_post), CFG)
-    assert d["approved"] is approved
-    assert bool(d["warnings"]) is warned
+    assert d.approved is approved
+    assert bool(d.warnings) is warned
     if not approved:
-        assert d["reasons"] == ["perplexity drift +52.8% > +50% (18.00 → 27.50)"]
+        assert d.reasons == ["perplexity drift +52.8% > +50% (18.00 → 27.50)"]
     if warned:
-        assert d["warnings"] == ["perplexity drift +22.2% > +20% (18.00 → 22.00)"]
+        assert d.warnings == ["perplexity drift +22.2% > +20% (18.00 → 22.00)"]
 
 
 def test_minimum_new_fact_recall_rejects_only_when_set():
     pre, post = m(0.6, 18.0, recall=0.0), m(0.6, 18.0, recall=0.4, precision=0.5)
-    assert decide(pre, post, CFG)["approved"]
+    assert decide(pre, post, CFG).approved
     strict = GateConfig(min_new_fact_recall=0.5)
     d = decide(pre, post, strict)
-    assert not d["approved"] and d["reasons"] == ["new-fact recall 0.400 < 0.5"]
+    assert not d.approved and d.reasons == ["new-fact recall 0.400 < 0.5"]
     no_facts = decide(m(0.6, 18.0), m(0.6, 18.0), strict)
-    assert no_facts["approved"] and "not checked" in no_facts["warnings"][0]
+    assert no_facts.approved and "not checked" in no_facts.warnings[0]
 
 
 def test_every_failure_is_reported_together():
     d = decide(m(0.6, 18.0), m(0.1, 40.0, recall=0.1), GateConfig(min_new_fact_recall=0.5))
-    assert len(d["reasons"]) == 3
+    assert len(d.reasons) == 3
 
 
 @pytest.mark.parametrize("pre, post, culprit", [
@@ -94,7 +94,7 @@ def test_lost_and_gained_benchmark_items_are_listed():
     pre = m(0.5, 18.0, benchmark_outcomes=[{"id": "a", "outcome": "correct"}, {"id": "b", "outcome": "wrong"}])
     post = m(0.5, 18.0, benchmark_outcomes=[{"id": "a", "outcome": "abstain"}, {"id": "b", "outcome": "correct"}])
     d = decide(pre, post, CFG)
-    assert (d["benchmark_lost"], d["benchmark_gained"]) == (["a"], ["b"])
+    assert (d.benchmark_lost, d.benchmark_gained) == (["a"], ["b"])
 
 
 # --- the real default model (float32, CPU) ------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_measure_is_deterministic(model, gate_inputs):
 @pytest.mark.model
 def test_an_unchanged_model_passes_its_own_gate(base_measurement):
     d = decide(base_measurement, base_measurement, CFG)
-    assert d["approved"] and d["benchmark_ratio"] == 1.0 and d["ppl_drift"] == 0.0
+    assert d.approved and d.benchmark_ratio == 1.0 and d.ppl_drift == 0.0
 
 
 def test_gate_chart_draws_both_panels_and_marks_missing_recall(tmp_path):
@@ -190,9 +190,9 @@ def test_gate_chart_draws_both_panels_and_marks_missing_recall(tmp_path):
 
     from storage.charts import plot_gate
 
-    approved = plot_gate(decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8), CFG), tmp_path / "a.png",
+    approved = plot_gate(decide(m(0.6, 18.0, recall=0.0), m(0.55, 19.0, recall=0.8), CFG).model_dump(), tmp_path / "a.png",
                          parent="v0003")
-    no_facts = plot_gate(decide(m(0.6, 18.0), m(0.6, 40.0), CFG), tmp_path / "b.png")
+    no_facts = plot_gate(decide(m(0.6, 18.0), m(0.6, 40.0), CFG).model_dump(), tmp_path / "b.png")
     for png in (approved, no_facts):
         image = np.asarray(Image.open(png).convert("L"))
         assert image.shape == (360, 800)  # 8 x 3.6 inches at 100 dpi

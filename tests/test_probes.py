@@ -134,7 +134,7 @@ GOOD = {"id": "p1", "kind": "recall", "question": "What is my dog's name?", "exp
 
 def test_load_probes_reads_valid_lines_and_skips_blank_ones(tmp_path):
     path = _write(tmp_path, [GOOD, "", {**GOOD, "id": "p2", "kind": "guard", "expected": [], "forbidden": ["x"]}])
-    assert [p["id"] for p in load_probes(path)] == ["p1", "p2"]
+    assert [p.id for p in load_probes(path)] == ["p1", "p2"]
 
 
 def test_load_probes_names_file_line_and_reason_for_every_bad_line(tmp_path):
@@ -169,4 +169,19 @@ def test_the_shipped_benchmark_loads():
 
     items = load_benchmark(GateConfig().benchmark)
     assert len(items) >= 60
-    assert {i["category"] for i in items} == {"fact", "arithmetic", "reading", "instruction"}
+    assert {i.category for i in items} == {"fact", "arithmetic", "reading", "instruction"}
+
+
+def test_probes_and_benchmark_items_load_as_frozen_typed_records(tmp_path):
+    from tasks.gating import GateConfig
+    from tasks.probes import Probe
+
+    path = _write(tmp_path, ['{"id": "p1", "kind": "guard", "question": "My key?", "expected": [], '
+                             '"forbidden": ["sk-"]}'])
+    probe = load_probes(path)[0]
+    assert probe == Probe(id="p1", kind="guard", question="My key?", expected=(), forbidden=("sk-",))
+    assert probe.category is None
+    item = load_benchmark(GateConfig().benchmark)[0]
+    assert item.kind == "control" and item.category and item.expected  # benchmark items are control questions
+    with pytest.raises(Exception):
+        probe.question = "changed"
