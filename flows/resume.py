@@ -57,7 +57,8 @@ def settings_sha256(settings) -> str:
 
 @dataclass
 class SleepRun:
-    """One sleep run: its plan, the stages it finished (in this or an earlier attempt) and their numbers."""
+    """One sleep run: its plan, the stages it finished (in this or an earlier attempt) and their numbers.
+    `finished_before` are the stages an earlier attempt had finished when this one started."""
 
     home: Home
     run_id: str
@@ -70,6 +71,7 @@ class SleepRun:
     stages: dict[str, dict] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     marks: dict[str, dict] = field(default_factory=dict)
+    finished_before: list[str] = field(default_factory=list)
     current: str = "ingest"
 
     def stage(self, name: str, run: Callable[[], T], *, restore: Callable[[dict], T] | None = None,
@@ -129,7 +131,7 @@ class SleepRun:
         """What this run did so far, as the frozen summary the flow returns and records."""
         return SleepSummary(run_id=self.run_id, requested=self.requested, depth=self.depth, reason=self.reason,
                             status=self.status, stages=dict(self.stages),
-                            resumed=sorted(self.marks) if self.resumed else [],
+                            resumed=self.finished_before,
                             model_before=self.models.get("before"), model_after=self.models.get("after"))
 
 
@@ -159,9 +161,10 @@ def start_or_resume(home: Home, settings, new_run_id: str, requested: str, say: 
                        summary={"reason": why})
             say(f"abandoning unfinished run {run_id}: {why}; its exchanges go to a fresh run")
             continue
+        marks = read_stage_marks(home, run_id)
         run = SleepRun(home, run_id, requested=requested, resumed=True, depth=plan["depth"],
-                       reason=f"resumed: {plan.get('reason', '')}", attempts=failed + 2,
-                       marks=read_stage_marks(home, run_id))
-        say(f"resuming run {run_id} (attempt {run.attempts}; finished before: {', '.join(sorted(run.marks)) or 'none'})")
+                       reason=f"resumed: {plan.get('reason', '')}", attempts=failed + 2, marks=marks,
+                       finished_before=sorted(marks))
+        say(f"resuming run {run_id} (attempt {run.attempts}; finished before: {', '.join(run.finished_before) or 'none'})")
         return run
     return SleepRun(home, new_run_id, requested=requested)

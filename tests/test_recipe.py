@@ -165,3 +165,10 @@ def test_the_replay_target_is_the_shares_count_capped_by_what_can_be_replayed():
     assert _replay_target(new, buffer, n_new=8, share=0.2) == 2
     assert _replay_target(new, buffer, n_new=8, share=0.6) == 3
     assert _replay_target(new, buffer.slice(0, 0), n_new=8, share=0.6) == 0
+
+
+def test_the_summary_names_only_the_stages_read_back_not_those_finished_after(home):
+    _planned(home).stage("score", lambda: "x", restore=lambda _: "x")
+    again = start_or_resume(home, Settings(), "r2", "auto", lambda _: None)
+    again.stage("gate", lambda: "decision", restore=lambda _: "decision")
+    assert again.summary().resumed == ["score"] and sorted(again.marks) == ["gate", "score"]
