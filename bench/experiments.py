@@ -30,7 +30,6 @@ from tasks.model.blas import ensure_fast_blas  # noqa: E402
 
 ensure_fast_blas()
 
-import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from storage.atomic import write_text_atomic  # noqa: E402
@@ -79,7 +78,7 @@ def prepare(home: Home, case: Path, settings) -> dict:
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
     curated = curate(home, case, settings)
     return {"home": home, "version": version, "pairs": curated["pairs"], "rejections": curated["rejections"],
-            "buffer": latest_buffer(home), "anchors": anchors_for(home, "bench", settings),
+            "buffer": latest_buffer(home), "anchors": anchors_for(home, "bench", settings.mixing),
             "exchanges": curated["exchanges"].num_rows}
 
 
@@ -87,7 +86,7 @@ def rehearsal(home: Home, settings, mixing_cfg) -> list[str]:
     """The root model's prose samples for this configuration's mixing settings (cached per model)."""
     from flows.training_examples import rehearsal_for
 
-    return rehearsal_for(home, settings.model_copy(update={"mixing": mixing_cfg}))
+    return rehearsal_for(home, mixing_cfg)
 
 
 def measure_model(model, tok, probes: list[dict], settings) -> dict:

@@ -85,20 +85,20 @@ def save_trained_adapter(adapters_dir: Path, model, cfg: TrainConfig, result: Tr
     return aid, folder
 
 
-def _rehearsal_seed(settings, examples: pa.Table) -> int | None:
+def _rehearsal_seed(seed: int, examples: pa.Table) -> int | None:
     """The seed the training set's rehearsal prose was sampled with (None: the set has none)."""
-    return settings.mixing.rehearsal_seed if pc.any(pc.equal(examples["source"], "rehearsal")).as_py() else None
+    return seed if pc.any(pc.equal(examples["source"], "rehearsal")).as_py() else None
 
 
 @task(name="train", cache_policy=NO_CACHE)
-def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table,
-               version: registry.Version) -> tuple[str, Path, TrainSummary]:
+def train_task(home: Home, train: TrainConfig, run_id: str, depth: str, examples: pa.Table,
+               version: registry.Version, rehearsal_seed: int) -> tuple[str, Path, TrainSummary]:
     """Stage 5: a LoRA adapter on tonight's examples; a rerun with the same inputs reuses the saved adapter.
 
     The `adapter` suite runs before anything lands: a failing one leaves no train_steps rows and no loss.png
     (the content-addressed adapter folder stays, for audit)."""
     log = get_run_logger()
-    cfg = settings.train.for_depth(depth)
+    cfg = train.for_depth(depth)
     sha = training_set_sha256(examples)
     aid = adapter_id(cfg, parent_version=version.name, training_set_sha256=sha)
     folder = find_adapter(home.adapters, aid)
@@ -118,7 +118,7 @@ def train_task(home: Home, settings, run_id: str, depth: str, examples: pa.Table
         trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info))
         aid, folder = save_trained_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                            training_set_id=run_id, training_set_sha256=sha,
-                                           rehearsal_seed=_rehearsal_seed(settings, examples))
+                                           rehearsal_seed=_rehearsal_seed(rehearsal_seed, examples))
         summary, steps = trained.summary(), trained.steps
     try:
         registry.verify_folder(folder)

@@ -19,8 +19,9 @@ from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id
 from storage.warehouse import read_table, write_table
-from tasks.gating import GateDecision
+from tasks.gating import GateConfig, GateDecision
 from tasks.model.loading import load_model
+from tasks.probes import Probe
 
 
 def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
@@ -36,12 +37,11 @@ def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
     return facts
 
 
-def _measurement(home: Home, version: registry.Version, settings, facts: list[dict], benchmark: list[dict],
+def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], benchmark: list[Probe],
                  text: str) -> dict:
     """The gate's measurement of a registered version, cached by model content and inputs."""
     from tasks.gating import inputs_sha256, measure, measure_new_facts
 
-    cfg = settings.gate
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
     model_key = content_id("m", json.dumps(version.manifest.files, sort_keys=True))
@@ -55,15 +55,14 @@ def _measurement(home: Home, version: registry.Version, settings, facts: list[di
 
 
 @task(name="gate", cache_policy=NO_CACHE)
-def gate_task(home: Home, settings, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
-              pairs: pa.Table) -> GateDecision:
+def gate_task(home: Home, cfg: GateConfig, paraphrases: int, run_id: str, version: registry.Version,
+              adapter_id: str, adapter_dir: Path, pairs: pa.Table) -> GateDecision:
     """Stage 6: benchmark ratio, perplexity drift and new-fact recall before vs after; approve or reject."""
     from tasks.gating import decide, load_gate_inputs, measure
 
-    cfg = settings.gate
-    facts = held_out_facts(pairs, settings.mixing.paraphrases)
+    facts = held_out_facts(pairs, paraphrases)  # asked in a wording never trained
     benchmark, text = load_gate_inputs(cfg)
-    pre = _measurement(home, version, settings, facts, benchmark, text)
+    pre = _measurement(version, cfg, facts, benchmark, text)
     model, tok = load_model(version.path, adapter_dir=adapter_dir, fresh=True)
     post = measure(model, tok, benchmark=benchmark, general_text=text, new_facts=facts, max_tokens=cfg.max_tokens,
                    batch_size=cfg.batch_size, window=cfg.ppl_window)

@@ -137,19 +137,20 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
     publish_pairs(pairs, all_exchanges)
     publish_rejections(rejections, s.firewall)
     examples, _ = run.stage(
-        "mix", lambda: mix_task(home, s, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,
-                                s.mixing.seed),
+        "mix", lambda: mix_task(home, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,
+                                mixing=s.mixing, replay=s.replay, dreaming=s.dreams, firewall=s.firewall),
         restore=lambda _: (run.read("training_examples"), run.read("replay_buffer")), numbers=_mix_numbers)
     if not run.stages["mix"].get("new") and not run.stages["mix"].get("dream"):
         run.status, run.reason = "completed", f"{run.reason}; no new facts to learn, no training"
         return run.skip(("train", "gate", "fuse", "eval"), "no new facts")
 
     adapter_id, adapter_dir, trained = run.stage(
-        "train", lambda: train_task(home, s, run_id, run.depth, examples, version),
+        "train", lambda: train_task(home, s.train, run_id, run.depth, examples, version, s.mixing.rehearsal_seed),
         numbers=lambda r: {"adapter": r[0], "steps": r[2].iterations,
                            "loss": f"{r[2].first_epoch_loss:.3f} -> {r[2].final_loss:.3f}",
                            "tokens/s": r[2].tokens_per_second})
-    decision = run.stage("gate", lambda: gate_task(home, s, run_id, version, adapter_id, adapter_dir, pairs),
+    decision = run.stage("gate", lambda: gate_task(home, s.gate, s.mixing.paraphrases, run_id, version, adapter_id, adapter_dir,
+                                                   pairs),
                          restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
     if decision.approved:
         fused = run.stage("fuse", lambda: fuse_task(home, s.gate, run_id, version, adapter_id, adapter_dir, decision),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,10 +17,14 @@ from flows.pairs import check_pairs
 from storage import registry
 from storage.cache import read_or_make
 from storage.home import Home
-from storage.runs import latest_committed
 from storage.ids import content_id, sha256_file
+from storage.runs import latest_committed
 from storage.warehouse import read_table, write_table
+from tasks.dreams import DreamConfig
+from tasks.firewall import FirewallConfig
+from tasks.mixing import MixingConfig
 from tasks.model.loading import chat_formatter, load_model
+from tasks.replay import ReplayConfig
 
 ANCHOR_PROMPTS = "anchor_prompts.jsonl"
 
@@ -55,7 +60,7 @@ def _shipped_cache():
     return DATA_DIR / "anchor_cache"
 
 
-def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
+def anchors_for(home: Home, run_id: str, cfg: MixingConfig) -> pa.Table:
     """The root model's answers to the shipped general prompts, generated once per home and kept."""
     from tasks.data_files import data_path
     from tasks.model.answering import answer_questions
@@ -69,13 +74,13 @@ def anchors_for(home: Home, run_id: str, settings) -> pa.Table:
     prompts = [json.loads(line) for line in prompts_file.read_text().splitlines() if line.strip()]
     # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
     key = content_id("anc", json.dumps(root.manifest.files, sort_keys=True), sha256_file(prompts_file),
-                     settings.mixing.anchor_max_tokens)
+                     cfg.anchor_max_tokens)
 
     def make() -> pa.Table:
         model, tok = load_model(root.path)
         _logger().info(f"anchors: {root.name} answers {len(prompts)} general prompts (once per model)")
         return pa.table({"answer": answer_questions(model, tok, [p["prompt"] for p in prompts],
-                                                    max_tokens=settings.mixing.anchor_max_tokens)})
+                                                    max_tokens=cfg.anchor_max_tokens)})
 
     answers = read_or_make("anchors", key, make, shipped=_shipped_cache()).column("answer").to_pylist()
     table = pa.table({
@@ -93,12 +98,11 @@ def rehearsal_key(root_files: dict, cfg) -> str:
                       cfg.rehearsal_max_tokens, cfg.rehearsal_seed)
 
 
-def rehearsal_for(home: Home, settings) -> list[str]:
+def rehearsal_for(home: Home, cfg: MixingConfig) -> list[str]:
     """The root model's own prose for rehearsal, sampled once per model and settings (seed included), cached
     like anchors; the cache file records the seed it was sampled with."""
     from tasks.rehearsal import sample_prose
 
-    cfg = settings.mixing
     if cfg.rehearsal_ratio <= 0 or cfg.rehearsal_samples <= 0:
         return []
     root = root_version(home)
@@ -125,9 +129,11 @@ def _replay_target(new_pairs: pa.Table, buffer: pa.Table, n_new: int, share: flo
 
 
 @task(name="mix", cache_policy=NO_CACHE)
-def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exchanges: pa.Table,
-             scored: pa.Table, model_dir, seed: int) -> tuple[pa.Table, pa.Table]:
-    """Stage 4: tonight's training set (new + replay + dreams + anchors) and the next buffer version."""
+def mix_task(home: Home, run_id: str, depth: str, pairs: pa.Table, exchanges: pa.Table, scored: pa.Table,
+             model_dir: Path, *, mixing: MixingConfig, replay: ReplayConfig, dreaming: DreamConfig,
+             firewall: FirewallConfig) -> tuple[pa.Table, pa.Table]:
+    """Stage 4: tonight's training set (new + replay + dreams + anchors) and the next buffer version; dreams
+    go through the firewall's config, and every random choice is seeded from `mixing.seed`."""
     from tasks.dreams import make_dreams
     from tasks.mixing import build_training_set, mix_summary
     from tasks.replay import update_buffer
@@ -141,20 +147,19 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
         from tasks.model.answering import sample_answers
 
         def sample(chats: list[list[dict]], s: int) -> list[str]:
-            return sample_answers(model, tok, chats, temperature=settings.dreams.temperature, seed=s,
-                                  max_tokens=settings.dreams.max_tokens,
-                                  min_p=settings.dreams.min_p)
+            return sample_answers(model, tok, chats, temperature=dreaming.temperature, seed=s,
+                                  max_tokens=dreaming.max_tokens, min_p=dreaming.min_p)
 
         known = pa.concat_tables([read_table(home, "pairs"), pairs]) if pairs.num_rows else read_table(home, "pairs")
         dreams, bad, tried = make_dreams(known.filter(pc.is_null(known["superseded_by"])), exchanges, scored,
-                                         sample, settings.dreams, settings.firewall, seed)
-        check_pairs(home, settings.firewall, run_id, dreams, bad, exchanges)
+                                         sample, dreaming, firewall, mixing.seed)
+        check_pairs(home, firewall, run_id, dreams, bad, exchanges)
         log.info(f"dreams: {dreams.num_rows} grounded of {tried} dreamt ({bad.num_rows} rejected)")
-    anchors = anchors_for(home, run_id, settings)
+    anchors = anchors_for(home, run_id, mixing)
     examples = build_training_set(current, previous, anchors, dreams, depth, chat_formatter(tok),
-                                  settings.mixing, seed=seed, rehearsal=rehearsal_for(home, settings))
+                                  mixing, seed=mixing.seed, rehearsal=rehearsal_for(home, mixing))
     summary = mix_summary(examples)
-    target = _replay_target(current, previous, summary["new"], settings.mixing.replay_share(depth))
+    target = _replay_target(current, previous, summary["new"], mixing.replay_share(depth))
     known_ids = pa.concat_tables([read_table(home, "pairs", columns=["pair_id"]),
                                   pairs.select(["pair_id"])])["pair_id"]
     active = previous.filter(pc.equal(previous["status"], "active"))["pair_id"]
@@ -162,9 +167,9 @@ def mix_task(home: Home, settings, run_id: str, depth: str, pairs: pa.Table, exc
     check(home, run_id, "training_examples", training_set_frame(examples, known_ids, active, dream_ids, target),
           id_column="example_id")
     replayed = examples.filter(pc.equal(examples["source"], "replay"))["pair_id"].to_pylist()
-    buffer = update_buffer(previous, current, replayed, run_id, settings.replay)
+    buffer = update_buffer(previous, current, replayed, run_id, replay)
     check(home, run_id, "replay_buffer", buffer_frame(buffer), id_column="pair_id",
-          params={"capacity": settings.replay.capacity})
+          params={"capacity": replay.capacity})
     # Everything passed its suite: only now does anything of this stage land.
     if dreams is not None:
         write_table(home, "pairs", run_id, dreams)

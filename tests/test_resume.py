@@ -77,7 +77,9 @@ def _train_again(home: Home, run_id: str):
     @flow
     def train_once():
         examples = read_table(home, "training_examples", run_ids=[run_id]).drop_columns(["run_id"])
-        return train_task(home, load_settings(home.config_file), run_id, "light", examples, registry.get(home, "v0000"))
+        settings = load_settings(home.config_file)
+        return train_task(home, settings.train, run_id, "light", examples, registry.get(home, "v0000"),
+                          settings.mixing.rehearsal_seed)
 
     return train_once()
 

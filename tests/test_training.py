@@ -474,7 +474,6 @@ def test_a_failing_adapter_suite_writes_no_train_steps(trained, tmp_path, prefec
     from prefect import flow
 
     from flows.adapters import train_task, training_set_sha256
-    from flows.config import Settings
     from storage.errors import ExpectationFailed
     from storage.home import Home
     from storage.registry import Version
@@ -489,7 +488,7 @@ def test_a_failing_adapter_suite_writes_no_train_steps(trained, tmp_path, prefec
 
     @flow
     def train_once():
-        return train_task(home, Settings(train=CFG), "r1", "light", examples, version)
+        return train_task(home, CFG, "r1", "light", examples, version, rehearsal_seed=0)
 
     with pytest.raises(ExpectationFailed):
         train_once()
