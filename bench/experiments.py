@@ -101,14 +101,14 @@ def measure_model(model, tok, probes: list[dict], settings) -> dict:
     answers = answer_questions(model, tok, [p.question for p in probes], max_tokens=settings.gate.max_tokens,
                                batch_size=settings.gate.batch_size)
     results = [score_probe(p, a) for p, a in zip(probes, answers)]
-    return {"summary": summarize(results), "results": results, "benchmark": gate["benchmark_score"],
-            "ppl": gate["ppl"]}
+    return {"summary": summarize(results), "results": results, "benchmark": gate.benchmark_score,
+            "ppl": gate.ppl}
 
 
 def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings, probes: list[dict],
                base: dict) -> dict:
     from flows.adapters import training_rows
-    from tasks.gating import decide
+    from tasks.gating import Measurement, decide
     from tasks.model.loading import chat_formatter, load_model
     from tasks.mixing import build_training_set, mix_summary
     from tasks.probes import leaked
@@ -135,8 +135,8 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     trained = train_adapter(model, tok, training_rows(examples), train_cfg, on_step=progress)
     after = measure_model(model, tok, probes, settings)
     seconds = time.perf_counter() - started
-    decision = decide({"benchmark_score": base["benchmark"], "ppl": base["ppl"]},
-                      {"benchmark_score": after["benchmark"], "ppl": after["ppl"]}, settings.gate)
+    decision = decide(Measurement(benchmark_score=base["benchmark"], ppl=base["ppl"]),
+                      Measurement(benchmark_score=after["benchmark"], ppl=after["ppl"]), settings.gate)
     base_right = {r["id"] for r in base["results"] if r["kind"] == "control" and r["outcome"] == "correct"}
     broken = sorted(r["id"] for r in after["results"] if r["id"] in base_right and r["outcome"] != "correct")
     s = after["summary"]
@@ -145,7 +145,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
            "recall": s["recall"], "generalization": s["generalization"], "precision": s["precision"],
            "guards": s["guard_pass_rate"], "control": s["control_accuracy"], "control_broken": broken,
            "ppl_drift": after["ppl"] / base["ppl"] - 1, "benchmark_ratio": after["benchmark"] / base["benchmark"],
-           "gate": "approved" if decision["approved"] else "rejected", "seconds": round(seconds, 1),
+           "gate": "approved" if decision.approved else "rejected", "seconds": round(seconds, 1),
            "wrong": [(r["id"], r["answer"][:80]) for r in after["results"]
                      if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"],
            "failed_guards": [(r["id"], r["answer"][:80]) for r in after["results"]

@@ -19,7 +19,7 @@ from storage.errors import IntegrityError
 from storage.home import Home
 from storage.ids import content_id
 from storage.warehouse import read_table, write_table
-from tasks.gating import GateConfig, GateDecision
+from tasks.gating import GateConfig, GateDecision, Measurement
 from tasks.model.loading import load_model
 from tasks.probes import Probe
 
@@ -38,7 +38,7 @@ def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
 
 
 def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], benchmark: list[Probe],
-                 text: str) -> dict:
+                 text: str) -> Measurement:
     """The gate's measurement of a registered version, cached by model content and inputs."""
     from tasks.gating import inputs_sha256, measure, measure_new_facts
 
@@ -46,11 +46,12 @@ def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], 
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
     model_key = content_id("m", json.dumps(version.manifest.files, sort_keys=True))
     model, tok = load_model(version.path)
-    pre = read_or_make_json("measurements", f"{model_key}-{key[:16]}", lambda: measure(
+    pre = Measurement.model_validate(read_or_make_json("measurements", f"{model_key}-{key[:16]}", lambda: measure(
         model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size,
-        window=cfg.ppl_window))
+        window=cfg.ppl_window).model_dump(mode="json")))
     if facts:
-        pre = {**pre, **measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)}
+        pre = pre.with_new_facts(measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens,
+                                                   batch_size=cfg.batch_size))
     return pre
 
 
@@ -73,7 +74,8 @@ def gate_task(home: Home, cfg: GateConfig, paraphrases: int, run_id: str, versio
            **{k: values[k] for k in ("approved", "reasons", "warnings", *metrics, "recall_pre", "recall_post",
                                      "precision_post")},
            "new_facts": len(facts),
-           "details_json": json.dumps({"pre": pre, "post": post, "decision": values}, default=str)}
+           "details_json": json.dumps({"pre": pre.model_dump(mode="json"), "post": post.model_dump(mode="json"),
+                                       "decision": values}, default=str)}
     frame = pa.table({"adapter_id": [adapter_id], "approved": [decision.approved],
                       "metrics_finite": [all(math.isfinite(values[k]) for k in metrics)],
                       **{k: [values[k]] for k in ("benchmark_pre", "benchmark_post", "ppl_pre", "ppl_post")}})

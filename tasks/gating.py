@@ -52,6 +52,32 @@ class GateConfig(BaseModel):
         return self
 
 
+class Measurement(BaseModel):
+    """What `measure` found for one model: benchmark score (overall, per category, per item), perplexity on the
+    general text, and recall/precision of the night's facts (None when none were asked)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    benchmark_score: float = Field(description="Share of benchmark questions answered right (nan: no items).")
+    ppl: float = Field(description="Perplexity on the general text.")
+    benchmark_items: int = 0
+    benchmark_correct: int = 0
+    benchmark_by_category: dict[str, dict[str, float]] = Field(default_factory=dict)
+    benchmark_outcomes: list[dict] = Field(default_factory=list, description="One scored answer per item.")
+    nll: float | None = None
+    ppl_tokens: int | None = None
+    new_facts: int = 0
+    recall: float | None = None
+    precision: float | None = None
+    new_fact_outcomes: list[dict] = Field(default_factory=list)
+    inputs_sha256: str | None = Field(None, description="What it was measured on besides the model "
+                                      "(inputs_sha256): only equal hashes are compared.")
+    seconds: dict[str, float] = Field(default_factory=dict)
+
+    def with_new_facts(self, numbers: dict) -> Measurement:
+        """This measurement with the new-fact numbers of `measure_new_facts` (the cached part stays)."""
+        return self.model_copy(update=numbers)
+
+
 class GateDecision(BaseModel):
     """The gate's verdict on one adapter: approved or not, every reason and warning, and the measurements behind it."""
 
@@ -126,7 +152,7 @@ def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens
 
 
 def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, new_facts: Sequence[dict] = (),
-            max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> dict:
+            max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> Measurement:
     """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision."""
     from tasks.model.answering import answer_questions, perplexity
 
@@ -140,45 +166,44 @@ def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, 
     outcomes = _score(benchmark, answers[:len(benchmark)])
     correct = Counter(o["category"] for o in outcomes if o["outcome"] == "correct")
     total = Counter(o["category"] for o in outcomes)
-    return {
-        "benchmark_items": len(outcomes),
-        "benchmark_correct": sum(correct.values()),
-        "benchmark_score": sum(correct.values()) / len(outcomes) if outcomes else math.nan,
-        "benchmark_by_category": {c: {"correct": correct[c], "total": n, "score": correct[c] / n}
-                                  for c, n in sorted(total.items())},
-        "benchmark_outcomes": outcomes,
-        "ppl": ppl["ppl"], "nll": ppl["nll"], "ppl_tokens": ppl["tokens"],
+    return Measurement(
+        benchmark_items=len(outcomes),
+        benchmark_correct=sum(correct.values()),
+        benchmark_score=sum(correct.values()) / len(outcomes) if outcomes else math.nan,
+        benchmark_by_category={c: {"correct": correct[c], "total": n, "score": correct[c] / n}
+                               for c, n in sorted(total.items())},
+        benchmark_outcomes=outcomes,
+        ppl=ppl["ppl"], nll=ppl["nll"], ppl_tokens=ppl["tokens"],
         **_recall_numbers(_score(facts, answers[len(benchmark):])),
-        "inputs_sha256": inputs_sha256(benchmark, general_text, max_tokens=max_tokens, window=window),
-        "seconds": {"answers": answered - started, "perplexity": time.perf_counter() - answered},
-    }
+        inputs_sha256=inputs_sha256(benchmark, general_text, max_tokens=max_tokens, window=window),
+        seconds={"answers": answered - started, "perplexity": time.perf_counter() - answered},
+    )
 
 
-def _check_finite(pre: dict, post: dict) -> None:
-    required = {"benchmark_pre": pre.get("benchmark_score"), "benchmark_post": post.get("benchmark_score"),
-                "ppl_pre": pre.get("ppl"), "ppl_post": post.get("ppl")}
-    optional = {"recall_pre": pre.get("recall"), "recall_post": post.get("recall"),
-                "precision_post": post.get("precision")}
+def _check_finite(pre: Measurement, post: Measurement) -> None:
+    required = {"benchmark_pre": pre.benchmark_score, "benchmark_post": post.benchmark_score,
+                "ppl_pre": pre.ppl, "ppl_post": post.ppl}
+    optional = {"recall_pre": pre.recall, "recall_post": post.recall, "precision_post": post.precision}
     bad = [f"{name}={value!r}" for name, value in required.items()
            if not isinstance(value, (int, float)) or not math.isfinite(value)]
     bad += [f"{name}={value!r}" for name, value in optional.items()
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value))]
-    if not bad and (pre["ppl"] <= 0 or post["ppl"] <= 0):
-        bad.append(f"ppl_pre={pre['ppl']!r}, ppl_post={post['ppl']!r} (perplexity is always > 0)")
+    if not bad and (pre.ppl <= 0 or post.ppl <= 0):
+        bad.append(f"ppl_pre={pre.ppl!r}, ppl_post={post.ppl!r} (perplexity is always > 0)")
     if bad:
         raise ModelError(f"gate metrics must be finite numbers, got {', '.join(bad)}: the model's weights or the "
                          "measurement are broken (NaN/inf logits?); re-run the measurement or discard the adapter")
 
 
-def decide(pre: dict, post: dict, cfg: GateConfig) -> GateDecision:
+def decide(pre: Measurement, post: Measurement, cfg: GateConfig) -> GateDecision:
     """Approve or reject an adapter from `measure` before (`pre`) and after (`post`) training, with every reason."""
     _check_finite(pre, post)
-    if pre.get("inputs_sha256") and post.get("inputs_sha256") and pre["inputs_sha256"] != post["inputs_sha256"]:
-        raise ValueError(f"pre and post were measured on different inputs ({pre['inputs_sha256'][:12]} vs "
-                         f"{post['inputs_sha256'][:12]}): re-measure the base model on this benchmark and text")
+    if pre.inputs_sha256 and post.inputs_sha256 and pre.inputs_sha256 != post.inputs_sha256:
+        raise ValueError(f"pre and post were measured on different inputs ({pre.inputs_sha256[:12]} vs "
+                         f"{post.inputs_sha256[:12]}): re-measure the base model on this benchmark and text")
     reasons: list[str] = []
     warnings: list[str] = []
-    s_pre, s_post = float(pre["benchmark_score"]), float(post["benchmark_score"])
+    s_pre, s_post = float(pre.benchmark_score), float(post.benchmark_score)
     if s_pre > 0:
         ratio = s_post / s_pre
     else:
@@ -190,28 +215,28 @@ def decide(pre: dict, post: dict, cfg: GateConfig) -> GateDecision:
     if ratio < cfg.min_benchmark_ratio:
         reasons.append(f"benchmark ratio {ratio:.3f} < {cfg.min_benchmark_ratio} "
                        f"(score {s_pre:.3f} before, {s_post:.3f} after)")
-    drift = post["ppl"] / pre["ppl"] - 1.0
-    change = f"({pre['ppl']:.2f} → {post['ppl']:.2f})"
+    drift = post.ppl / pre.ppl - 1.0
+    change = f"({pre.ppl:.2f} → {post.ppl:.2f})"
     if drift > cfg.ppl_reject:
         reasons.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_reject:.0%} {change}")
     elif drift > cfg.ppl_warn:
         warnings.append(f"perplexity drift {drift:+.1%} > +{cfg.ppl_warn:.0%} {change}")
-    recall_post = post.get("recall")
+    recall_post = post.recall
     if cfg.min_new_fact_recall is not None:
         if recall_post is None:
             warnings.append(f"min_new_fact_recall {cfg.min_new_fact_recall} not checked: no new facts were measured")
         elif recall_post < cfg.min_new_fact_recall:
             reasons.append(f"new-fact recall {recall_post:.3f} < {cfg.min_new_fact_recall}")
     # Which general questions the adapter broke or fixed: what a person looks at in the morning.
-    before = {o["id"]: o["outcome"] == "correct" for o in pre.get("benchmark_outcomes", [])}
-    after = {o["id"]: o["outcome"] == "correct" for o in post.get("benchmark_outcomes", [])}
+    before = {o["id"]: o["outcome"] == "correct" for o in pre.benchmark_outcomes}
+    after = {o["id"]: o["outcome"] == "correct" for o in post.benchmark_outcomes}
     lost = sorted(i for i, ok in after.items() if before.get(i) is True and not ok)
     gained = sorted(i for i, ok in after.items() if before.get(i) is False and ok)
     return GateDecision(
         approved=not reasons, reasons=reasons, warnings=warnings,
         benchmark_pre=s_pre, benchmark_post=s_post, benchmark_ratio=ratio,
-        ppl_pre=float(pre["ppl"]), ppl_post=float(post["ppl"]), ppl_drift=drift,
-        recall_pre=pre.get("recall"), recall_post=recall_post, precision_post=post.get("precision"),
+        ppl_pre=float(pre.ppl), ppl_post=float(post.ppl), ppl_drift=drift,
+        recall_pre=pre.recall, recall_post=recall_post, precision_post=post.precision,
         benchmark_lost=lost, benchmark_gained=gained,
         thresholds={"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
                     "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
