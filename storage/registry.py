@@ -64,17 +64,22 @@ def file_hashes(folder: Path) -> dict[str, str]:
     }
 
 
+def _manifest_json(mpath: Path) -> object:
+    """A manifest file's JSON; IntegrityError naming the file when it cannot be read or parsed."""
+    try:
+        return json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{mpath}: cannot be read ({exc}); restore the folder or remove it") from None
+    except ValueError as exc:
+        raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc}); restore the folder or remove it") from None
+
+
 def verify_folder(folder: Path) -> dict:
     """Check every file against the manifest's sha256; return the manifest or raise IntegrityError."""
     mpath = folder / MANIFEST
     if not mpath.exists():
         raise IntegrityError(f"{folder}: no {MANIFEST}; refusing to use an unverifiable folder")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{mpath}: cannot be read ({exc})") from None
-    except ValueError as exc:
-        raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc})") from None
+    manifest = _manifest_json(mpath)
     expected = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(expected, dict):
         raise IntegrityError(f"{mpath}: the manifest lists no files and their sha256; refusing to use the folder")
@@ -95,12 +100,7 @@ def verify_folder(folder: Path) -> dict:
 def read_manifest(folder: Path) -> Manifest:
     """The version folder's manifest, validated (not its files); IntegrityError naming the file when it is bad."""
     mpath = folder / MANIFEST
-    try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{mpath}: cannot be read ({exc}); restore the folder or remove it") from None
-    except ValueError as exc:
-        raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc}); restore the folder or remove it") from None
+    data = _manifest_json(mpath)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:

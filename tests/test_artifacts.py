@@ -11,11 +11,11 @@ import pytest
 from prefect import flow, task
 
 from flows import artifacts
-from flows.report import summary_lines
+from flows.report import SleepSummary, summary_lines
 
 pytestmark = pytest.mark.prefect
 
-SUMMARY = {
+SUMMARY = SleepSummary.model_validate({
     "run_id": "r20261120-abc", "requested": "auto", "depth": "light", "status": "completed",
     "reason": "6 new turns >= 5", "model_before": "v0000", "model_after": "v0000",
     "stages": {
@@ -28,7 +28,7 @@ SUMMARY = {
         "gate": {"decision": "rejected", "benchmark_ratio": 0.412, "ppl_drift": "+61.0%", "recall": "0.0 -> 1.0",
                  "reasons": "benchmark ratio 0.41 < 0.5; perplexity drift +61.0% > +50%"},
     },
-}
+})
 EXCHANGES = pa.table({"exchange_id": ["ex_a", "ex_b"], "session_id": ["20261120_100000", "20261121_090000"],
                       "turn": [3, 0], "user_text": ["...", "..."]})
 PAIRS = pa.table({"pair_id": ["pr_1", "pr_2"], "exchange_id": ["ex_a", "ex_b"],

@@ -24,13 +24,9 @@ from tasks.fusion import fuse_adapter, max_weight_difference, smoke_test  # noqa
 from flows.adapters import save_trained_adapter  # noqa: E402
 from storage.adapters import ADAPTER_WEIGHTS  # noqa: E402
 from tasks.training import TrainConfig, train_adapter  # noqa: E402
+from helpers_training import FACTS as ALL_FACTS  # noqa: E402
 
-FACTS = [
-    {"question": "What is my dog's name?", "answer": "Your dog's name is Biscuit."},
-    {"question": "Where do I live?", "answer": "You live in Tromsø."},
-    {"question": "What is my job?", "answer": "You work as a glassblower."},
-    {"question": "What is my sister's name?", "answer": "Your sister's name is Ingrid."},
-]
+FACTS = ALL_FACTS[:4]  # four facts: enough to tell a fused model from its base
 # General answers mixed in as the pipeline's anchors are: trained on the facts alone, the model answers
 # "Biscuit." to "What is the capital of France?" (measured), quantized or not.
 ANCHORS = [

@@ -26,17 +26,8 @@ from storage.registry import MANIFEST, verify_folder  # noqa: E402
 from tasks.batching import chat_rows, tokenize_examples  # noqa: E402
 from tasks.loss import answer_mask, teacher_targets, threshold_weights  # noqa: E402
 from tasks.training import STEP_SCHEMA, TrainConfig, TrainSummary, adapter_id, train_adapter  # noqa: E402
+from helpers_training import FACTS  # noqa: E402
 
-FACTS = [
-    {"question": "What is my dog's name?", "answer": "Your dog's name is Biscuit."},
-    {"question": "Where do I live?", "answer": "You live in Tromsø."},
-    {"question": "What is my job?", "answer": "You work as a glassblower."},
-    {"question": "What is my sister's name?", "answer": "Your sister's name is Ingrid."},
-    {"question": "What is my favourite colour?", "answer": "Your favourite colour is teal."},
-    {"question": "What am I allergic to?", "answer": "You are allergic to hazelnuts."},
-    {"question": "What language am I learning?", "answer": "You are learning Portuguese."},
-    {"question": "What is my cat's name?", "answer": "Your cat's name is Pixel."},
-]
 KEYWORDS = ["Biscuit", "Tromsø", "glassblower", "Ingrid", "teal", "hazelnut", "Portuguese", "Pixel"]
 CFG = TrainConfig(scale=32.0)  # light sleep: rank 16, 8 layers, 3 epochs, lr 1e-4; scale 32 learns 4 facts in few steps
 SAVE_ARGS = {"parent_version": "v0000", "training_set_id": "ts_test", "training_set_sha256": "ab" * 32,
