@@ -83,7 +83,7 @@ def test_file_and_environment_errors_are_listed_together_each_with_its_source(tm
 def test_project_variables_are_not_read_as_sections(tmp_path):
     s = load_settings(tmp_path / "none.toml", environ={
         "SLOWWAVE_HOME": str(tmp_path), "SLOWWAVE_CACHE": "/c", "SLOWWAVE_BLAS": "off", "SLOWWAVE_MODEL": "x",
-        "SLOWWAVE_TEST_KILL_AT_STEP": "5", "SLOWWAVE_EVAL__MAX_TOKENS": "16", "SLOWWAVE_SCHEDULE__TIMEZONE": "null",
+        "SLOWWAVE_TENANT": "alice", "SLOWWAVE_EVAL__MAX_TOKENS": "16", "SLOWWAVE_SCHEDULE__TIMEZONE": "null",
         "SLOWWAVE_GATE__MIN_NEW_FACT_RECALL": "0.5"})
     assert (s.eval.max_tokens, s.schedule.timezone, s.gate.min_new_fact_recall) == (16, None, 0.5)
 
