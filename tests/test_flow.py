@@ -63,8 +63,8 @@ def test_a_light_sleep_on_the_labelled_case_learns_its_facts_and_records_everyth
     assert by_source["anchor"][1] > 0 and by_source["anchor"][0] == 0
     assert stages["mix"]["new"] == by_source["new"][1]
     suites = dict(con.sql("select suite, bool_and(success) from validations group by 1").fetchall())
-    expected_suites = {"exchanges", "scored_exchanges", "candidate_pairs", "pairs", "training_examples", "replay_buffer",
-                       "adapters", "gate_results"}
+    expected_suites = {"exchanges", "scored_exchanges", "candidate_pairs", "pairs", "rejections", "training_examples",
+                       "replay_buffer", "adapters", "gate_results"}
     gate = con.sql("select approved, reasons, benchmark_ratio, ppl_drift, recall_pre, recall_post "
                    "from gate_results").fetchall()
     assert len(gate) == 1

@@ -25,6 +25,7 @@ from flows.adapters import save_trained_adapter  # noqa: E402
 from storage.adapters import ADAPTER_WEIGHTS  # noqa: E402
 from tasks.training import TrainConfig, train_adapter  # noqa: E402
 from helpers_training import FACTS as ALL_FACTS  # noqa: E402
+from tasks.probes import Probe  # noqa: E402
 
 FACTS = ALL_FACTS[:4]  # four facts: enough to tell a fused model from its base
 # General answers mixed in as the pipeline's anchors are: trained on the facts alone, the model answers
@@ -34,8 +35,8 @@ ANCHORS = [
     {"question": "What is the capital of Italy?", "answer": "The capital of Italy is Rome."},
     {"question": "How many days are in a week?", "answer": "There are seven days in a week."},
 ]
-DOG = {"id": "recall-dog", "question": "What is my dog's name?", "expected": ["Biscuit"], "forbidden": []}
-PARIS = {"id": "bench-fact-001", "question": "What is the capital of France?", "expected": ["Paris"], "forbidden": []}
+DOG = Probe(id="recall-dog", kind="recall", question="What is my dog's name?", expected=("Biscuit",))
+PARIS = Probe(id="bench-fact-001", question="What is the capital of France?", expected=("Paris",), category="fact")
 
 
 def _home(root) -> Home:
