@@ -56,9 +56,11 @@ def run_case(case: Path, home: Path) -> dict:
         slowwave(home, "eval", "--probes", str(case / "probes.jsonl"), "--model", version, "--json", str(out))
         results[version] = json.loads(out.read_text())
     con = connect(Home(home))
-    gates = con.sql("select approved, benchmark_ratio, ppl_drift from gate_results order by all").fetchall()
+    gates = con.sql("select approved, benchmark_ratio, ppl_drift, recall_pre, recall_post from gate_results "
+                    "order by all").fetchall()
     return {"case": str(case.relative_to(ROOT)), "sleeps": sleeps, "eval": results,
-            "gates": [{"approved": a, "benchmark_ratio": r, "ppl_drift": d} for a, r, d in gates]}
+            "gates": [{"approved": a, "benchmark_ratio": r, "ppl_drift": d, "recall_pre": rp, "recall_post": rq}
+                      for a, r, d, rp, rq in gates]}
 
 
 def _metrics(report: dict) -> dict:
@@ -76,7 +78,8 @@ def verdict_lines(row: dict) -> list[str]:
                      f"{'ok' if ok else 'MISSED'}  (base {base.get(key)})")
     for g in row["gates"]:
         lines.append(f"  gate: approved={g['approved']} benchmark ratio {g['benchmark_ratio']:.3f} (target >= 0.95) "
-                     f"ppl drift {g['ppl_drift']:+.1%} (target <= +5%)")
+                     f"ppl drift {g['ppl_drift']:+.1%} (target <= +5%), held-out recall "
+                     f"{g['recall_pre']} -> {g['recall_post']}")
     return lines
 
 
