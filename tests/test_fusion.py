@@ -113,12 +113,18 @@ def test_fused_folder_registers_and_verifies(setup, fused):
     assert manifest["parent"] == "v0000" and manifest["adapter_id"] == setup["adapter_id"]
 
 
-@pytest.mark.model
-def test_adapter_for_another_parent_is_refused(setup, tmp_path):
+def _copy_adapter(setup, tmp_path):
+    """A copy of the trained adapter folder, to tamper with."""
     other = tmp_path / "adapter"
     other.mkdir()
     for p in setup["adapter"].iterdir():
         (other / p.name).write_bytes(p.read_bytes())
+    return other
+
+
+@pytest.mark.model
+def test_adapter_for_another_parent_is_refused(setup, tmp_path):
+    other = _copy_adapter(setup, tmp_path)
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["parent_version"] = "v0007"  # the manifest is not in its own hash list: still verifies
     (other / "manifest.json").write_text(json.dumps(manifest))
@@ -129,10 +135,7 @@ def test_adapter_for_another_parent_is_refused(setup, tmp_path):
 
 @pytest.mark.model
 def test_tampered_adapter_is_refused(setup, tmp_path):
-    other = tmp_path / "adapter"
-    other.mkdir()
-    for p in setup["adapter"].iterdir():
-        (other / p.name).write_bytes(p.read_bytes())
+    other = _copy_adapter(setup, tmp_path)
     weights = bytearray((other / ADAPTER_WEIGHTS).read_bytes())
     weights[-1] ^= 0xFF
     (other / ADAPTER_WEIGHTS).write_bytes(bytes(weights))
