@@ -66,9 +66,20 @@ def doctor_lines(home: Home) -> list[str]:
         f"metal {'yes' if mx.metal.is_available() else 'no'}, "
         f"cuda {'yes' if hasattr(mx, 'cuda') and mx.cuda.is_available() else 'no'}",
     ]
+    from flows.config import load_settings
+    from tasks.model.threads import apply_threads
+
+    try:
+        setting = load_settings(home.config_file).model.threads
+    except SlowwaveError as exc:  # doctor still reports the rest; the bad setting is its own line
+        setting = 0
+        lines.append(f"problem:    {exc}")
+    choice = apply_threads(setting)  # what a heavy stage would choose now
     gflops = measure_gflops()
     lines.append(f"blas:       {blas.name}{f' ({blas.path})' if blas.path else ''}, "
-                 f"float32 matmul {gflops:.0f} GFLOP/s")
+                 f"float32 matmul {gflops:.0f} GFLOP/s with {choice.threads} thread(s)")
+    lines.append(f"threads:    {choice.threads} of {choice.cores} core(s) for training and answering "
+                 f"({choice.reason}; set [model] threads to pin)")
     if blas.hint:
         lines.append(f"hint:       {blas.hint}")
     current = registry.current_name(home)

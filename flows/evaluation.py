@@ -24,6 +24,7 @@ from storage.runs import record_run, utcnow
 from storage.warehouse import read_table, write_table
 from storage.charts import plot_eval
 from tasks.evaluation import METRICS, EvalConfig, evaluate, metric_cells
+from tasks.model import threads
 from tasks.probes import Probe, load_probes
 
 Say = Callable[[str], None]
@@ -88,6 +89,7 @@ def run_evaluation(home: Home, probes_path: Path, versions: list[str] | None = N
     from storage.ids import new_run_id
 
     settings = settings or load_settings(home.config_file)
+    threads.configure(settings.model.threads)
     probes_path = Path(probes_path)
     probes = load_probes(probes_path)  # a bad file stops here, naming file, line and reason
     probes_sha256 = sha256_file(probes_path)

@@ -35,6 +35,7 @@ from storage.runs import latest_runs, record_run, utcnow
 from storage.warehouse import read_table
 from tasks.depth import decide_depth
 from tasks.gating import GateDecision
+from tasks.model import threads
 
 
 def _count(table, column: str) -> int:
@@ -87,6 +88,7 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> SleepSummary:
     """Run one sleep cycle over the home's new conversations; return its summary."""
     home = Home.resolve(home_dir).ensure()
     settings = load_settings(home.config_file)
+    threads.configure(settings.model.threads)
     log = get_run_logger()
     run = start_or_resume(home, settings, new_run_id(), depth, log.info)
     started = utcnow()

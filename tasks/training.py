@@ -34,6 +34,7 @@ STEP_SCHEMA = pa.schema([
 Depth = Literal["light", "deep"]
 # train.distill -> the example origins (training_examples.source) trained toward the teacher's distribution.
 DISTILLED = {"off": (), "rehearsal": ("rehearsal",), "own_output": ("rehearsal", "anchor")}
+THREAD_CHECK_EVERY = 16  # steps between looks at how many cores other work leaves free (tasks/model/threads.py)
 
 
 class TrainConfig(BaseModel):
@@ -180,6 +181,7 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
 
     from tasks.batching import batches, tokenize_examples
     from tasks.loss import make_loss, teacher_targets
+    from tasks.model.threads import apply_threads
 
     items = tokenize_examples(examples, tokenizer, cfg.max_seq_length)
     if len(items) < cfg.batch_size:
@@ -221,6 +223,8 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
                 raise ModelError(f"training loss is {record['loss']} at step {it} of {iterations} (epoch {epoch}); "
                                  f"lower the learning rate (now {cfg.learning_rate:g}) or check the model's weights")
             records.append(record)
+            if it % THREAD_CHECK_EVERY == 0:
+                apply_threads(samples=3)  # another sleep or job may have started (or ended) meanwhile
             if on_step is not None:
                 on_step(record)
     finally:

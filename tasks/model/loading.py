@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from tasks.model.blas import ensure_fast_blas
+from tasks.model.threads import apply_threads
 
 
 @lru_cache(maxsize=2)
@@ -29,7 +30,9 @@ def load_model(model_dir: Path, *, adapter_dir: Path | None = None, verify: bool
         if verify and folder is not None and (folder / MANIFEST).exists():
             verify_folder(folder)
     args = (str(model_dir), str(adapter_dir) if adapter_dir else None)
-    return _load.__wrapped__(*args) if fresh else _load(*args)
+    loaded = _load.__wrapped__(*args) if fresh else _load(*args)
+    apply_threads()  # the work about to start gets the cores other work leaves free
+    return loaded
 
 
 def chat_formatter(tokenizer) -> Callable[[list[dict]], str]:
