@@ -12,7 +12,7 @@ straight apostrophes: `scoring_markers` lets each one match a curly apostrophe a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Relations the patterns know, with their grammatical gender (None: either).
 RELS: dict[str, str | None] = {
@@ -80,6 +80,14 @@ class FactType:
     verify: tuple[str, str] | None = None  # (kind of value, yes/no wording with {x} / {a} / {subject})
     # Asked instead of `wordings` when the fact is about someone else (a relative's birthday, not the user's).
     member_wordings: tuple[str, ...] = ()
+    # How many of the wordings training may use (None: all). The rest are only ever asked by the gate, as
+    # held-out questions. Types trained on their original question alone keep it so: on the labelled case, two
+    # more training wordings for residence lost a control answer and 0.025 of benchmark ratio (one seed each).
+    train_wordings: int | None = None
+
+    def training_wordings_for(self, subject: str) -> tuple[str, ...]:
+        """The wordings training may use for this subject (a prefix of wordings_for)."""
+        return self.wordings_for(subject)[:self.train_wordings]
 
     def wordings_for(self, subject: str) -> tuple[str, ...]:
         """The wordings that ask about this subject."""
@@ -258,6 +266,11 @@ FACT_TYPES: tuple[FactType, ...] = (
                                  "What is my first language?", "Which language did I grow up speaking?"),
              ("native (?:language|tongue)", "mother tongue", "first language")),
 )
+# Trained on their original question only, as before their wordings existed; the wordings are the gate's
+# held-out questions. Giving them training wordings too changed what a night learns (see train_wordings).
+HELD_OUT_ONLY = frozenset({"residence", "hometown", "age", "language_spoken", "instrument", "possession_name",
+                           "native_language", "intolerance", "avoids_food", "account", "birth_year", "sport"})
+FACT_TYPES = tuple(replace(ft, train_wordings=0) if ft.name in HELD_OUT_ONLY else ft for ft in FACT_TYPES)
 REGISTRY: dict[str, FactType] = {ft.name: ft for ft in FACT_TYPES}
 
 
@@ -271,6 +284,12 @@ def wordings(fact_type: str, subject: str = "user") -> tuple[str, ...]:
     """The question wordings of a fact type (any spelling) about a subject; () for a type the registry lacks."""
     ft = REGISTRY.get(canonical(fact_type))
     return ft.wordings_for(subject.strip().lower()) if ft else ()
+
+
+def training_wordings(fact_type: str, subject: str = "user") -> tuple[str, ...]:
+    """The wordings training may ask a fact in (see FactType.train_wordings); () for an unknown type."""
+    ft = REGISTRY.get(canonical(fact_type))
+    return ft.training_wordings_for(subject.strip().lower()) if ft else ()
 
 
 def _curly(fragment: str) -> str:
@@ -302,7 +321,7 @@ def phrasings(question: str, fact_type: str, subject: str, n: int) -> list[tuple
     seen = {question.strip().lower()}
     ftype = canonical(fact_type)
     subject = (subject or "").strip()
-    for i, wording in enumerate(wordings(ftype, subject)):
+    for i, wording in enumerate(training_wordings(ftype, subject)):
         if len(out) >= n:
             break
         if "{subject}" in wording and not subject:

@@ -50,5 +50,10 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
     outcomes = con.sql("""select model_version, probe_id, verdict from eval_answers where kind = 'control'""").fetchall()
     before = {p for v, p, o in outcomes if v == "v0000" and o == "correct"}
     after = {p for v, p, o in outcomes if v == "v0001" and o == "correct"}
+    summary = con.sql("select model_version, recall, generalization, precision, guard_pass_rate, control_accuracy "
+                      "from eval_runs order by model_version").fetchall()
+    print(f"\nlabelled case, shipped defaults: gate approved={approved} ratio {ratio:.3f} drift {drift:+.1%} "
+          f"held-out recall {recall_pre:.3f} -> {recall_post:.3f}; eval (version, recall, generalization, "
+          f"precision, guards, control): {summary}; control right before {sorted(before)}, after {sorted(after)}")
     assert before and before <= after
     assert (home.runs / result.run_id / "eval.png").stat().st_size > 1000

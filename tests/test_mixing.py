@@ -17,7 +17,7 @@ EXAMPLES = SCHEMAS["training_examples"].remove(SCHEMAS["training_examples"].get_
 
 FACTS = [  # fact_type, subject, question, answer
     ("name", "user", "What is my name?", "Your name is Vladimir."),
-    ("lives_in", "user", "Where do I live?", "You live in Lisbon."),
+    ("moved_from", "user", "Where did I move from?", "You moved here from Lisbon."),
     ("family_name", "son", "What is my son's name?", "Your son is called Andre."),
     ("family_age", "son", "How old is my son?", "Your son is 6 years old."),
     ("pet_name", "dog", "What is my dog's name?", "Your dog is called Biscuit."),
@@ -86,8 +86,11 @@ def test_paraphrases_are_distinct_and_start_with_the_original():
     assert "Who am I?" in paraphrase_questions("What is my name?", "name", "user", 10)
     son = paraphrase_questions("What is my son's name?", "family_name", "son", 3)
     assert len(set(son)) == 3 and all("son" in q for q in son)
-    assert paraphrase_questions("Where do I live?", "lives-in", "user", 3)[1:] == ["Which city do I live in?",
-                                                                                  "Where is my home?"]
+    # A home (under either spelling) is trained in its own words only; its wordings are the gate's held-out questions.
+    assert paraphrase_questions("Where do I live?", "lives-in", "user", 3) == ["Where do I live?"]
+    from tasks.vocabulary import held_out_question
+
+    assert held_out_question("Where do I live?", "residence", "user", 3) == "Which city do I live in?"
 
 
 def test_paraphrases_never_invent_a_fact_type_or_an_empty_subject():
@@ -299,7 +302,7 @@ def test_unknown_examples_decline_only_facts_nobody_told():
     # Known tonight (FACTS) or in the buffer: never declined.
     for asked in ("What is my name?", "What is my son's name?", "What is my dog's name?", "What do I do for a living?",
                   "What am I allergic to?", "What is my favourite colour?", "What language am I learning?",
-                  "When is my birthday?", "Where do I work?", "What is my sister's name?", "Where do I live?"):
+                  "When is my birthday?", "Where do I work?", "What is my sister's name?", "Where did I move from?"):
         assert asked not in questions, asked
     assert {"What is my brother's name?", "What is my cat's name?", "How old am I?"} <= questions
     assert len(unknown) == len(UNKNOWN_QUESTIONS) - 11  # the 11 questions above are the only known ones
@@ -346,7 +349,8 @@ def test_verify_questions_offer_the_true_value_and_a_wrong_one_borrowed_from_a_n
     facts = with_values(pairs(9), ["Vladimir", "Lisbon", "Andre", "6", "Biscuit", "carpenter", "peanuts",
                                    "green", "Japanese"])
     rows = {(pid, label): (q, a) for pid, label, q, a in verify_questions(facts.to_pylist())}
-    # name, lives_in, family_name, pet_name, job and language_learning have verify wordings; age, allergy, colour not.
+    # name, moved_from, family_name, pet_name, job and language_learning have verify wordings; age, allergy, colour
+    # not.
     assert {pid for pid, _ in rows} == {"pr_new00", "pr_new01", "pr_new02", "pr_new04", "pr_new05", "pr_new08"}
     assert rows[("pr_new00", "verify:yes")] == ("Is my name Vladimir?", "Yes. Your name is Vladimir.")
     question, answer = rows[("pr_new00", "verify:no")]
@@ -359,7 +363,7 @@ def test_verify_questions_offer_the_true_value_and_a_wrong_one_borrowed_from_a_n
     # Alone of its kind, a job or a place gets a decoy wrong value, never its own.
     job = rows[("pr_new05", "verify:no")][0]
     assert job.startswith("Do I work as ") and job.split(" as ", 1)[1].split(" ", 1)[1][:-1] in VERIFY_DECOYS["job"]
-    place = rows[("pr_new01", "verify:no")][0].removeprefix("Do I live in ").removesuffix("?")
+    place = rows[("pr_new01", "verify:no")][0].removeprefix("Did I move here from ").removesuffix("?")
     assert place in VERIFY_DECOYS["place"]
     # The choice depends on the pair, not on the order the pairs come in.
     assert verify_questions(facts.to_pylist()[::-1]) and set(verify_questions(facts.to_pylist()[::-1])) == \

@@ -90,3 +90,14 @@ def test_a_keyword_typed_without_its_accent_matches():
     assert probes.find_keyword("You live in Tromsø.", ["Tromso"]) == "Tromso"
     assert probes.find_keyword("You live in Tromso.", ["Tromsø"]) == "Tromsø"
     assert normalize_value("Tromso") == normalize_value("Tromsø")
+
+
+def test_types_trained_in_their_own_words_still_have_a_held_out_question():
+    from tasks.vocabulary import HELD_OUT_ONLY, REGISTRY, held_out_question, phrasings
+
+    for name in sorted(HELD_OUT_ONLY):
+        subject = "boat" if "{subject}" in REGISTRY[name].wordings[0] else "user"
+        question = "Tell me about it?"
+        assert phrasings(question, name, subject, 3) == [("original", question)], name
+        held_out = held_out_question(question, name, subject, 3)
+        assert held_out != question and held_out in {w.format(subject=subject) for w in REGISTRY[name].wordings}
