@@ -205,13 +205,10 @@ def sleep_probes(home: Home, settings) -> Path:
 def eval_after_sleep(home: Home, settings, sleep_run_id: str, before: str, after: str) -> dict:
     """The configured probe file (settings.eval.probes) on a sleep's versions before and after; its chart is
     copied into the sleep's run folder as eval.png, and the stage's numbers ('recall 0.00 -> 0.88', ...) returned."""
-    import shutil
-
-    from storage.atomic import atomic_path
+    from storage.atomic import copy_file_atomic
 
     report = eval_task(home, sleep_probes(home, settings), list(dict.fromkeys([before, after])), settings=settings)
-    with atomic_path(home.runs / sleep_run_id / "eval.png") as tmp:
-        shutil.copyfile(report["png"], tmp)
+    copy_file_atomic(Path(report["png"]), home.runs / sleep_run_id / "eval.png")
     metrics = [e["metrics"] for e in report["evaluations"]]
     numbers: dict[str, object] = {"probes": metrics[0]["probes"], "eval_run": report["run_id"]}
     for label, key in METRICS:

@@ -9,13 +9,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from storage import lineage, registry
-from storage.atomic import atomic_path, write_text_atomic
+from storage.atomic import write_text_atomic
 from storage.catalog import connect
 from storage.errors import LineageError
 from storage.home import Home
+from storage.warehouse import export_parquet
 
 FORMATS = ("table", "csv", "json", "parquet")
 TEXT_WIDTH = 48  # longest cell of a table column before it is cut with "…"
@@ -187,8 +187,7 @@ def lineage_report(home: Home, *, pair: str | None = None, model: str | None = N
     rows, kind, title, summary = _query(home, pair, model, exchange, search)
     record = kind in ("pair", "exchange")
     if fmt == "parquet":
-        with atomic_path(Path(out)) as tmp:
-            pq.write_table(rows, tmp)
+        export_parquet(rows, Path(out))
         return f"wrote {rows.num_rows} row(s) to {out}\n"
     if fmt == "csv":
         text = to_csv(rows)

@@ -72,3 +72,9 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def copy_file_atomic(source: Path, final: Path) -> None:
+    """Copy `source` to `final` atomically (a reader sees the old file or the whole new one)."""
+    with atomic_path(final) as tmp:
+        shutil.copyfile(source, tmp)

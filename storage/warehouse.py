@@ -84,3 +84,9 @@ def read_table(home: Home, table: str, run_ids: list[str] | None = None,
         return schema.empty_table()
     parts = [pq.read_table(f, columns=columns, schema=schema_of(table)) for f in files]
     return pa.concat_tables([p.select(schema.names) for p in parts])
+
+
+def export_parquet(table: pa.Table, path: Path) -> None:
+    """Write a table to a Parquet file outside the warehouse (an export a person asked for), atomically."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
