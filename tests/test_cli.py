@@ -25,10 +25,18 @@ def _cli(*args: str, home: Path, env: dict | None = None) -> subprocess.Complete
 def test_doctor_reports_an_optimized_blas_and_its_speed(tmp_path):
     out = _cli("doctor", home=tmp_path / "h")
     assert out.returncode == 0, out.stderr
-    blas = re.search(r"^blas:\s+(.+), float32 matmul (\d+) GFLOP/s$", out.stdout, re.M)
+    blas = re.search(r"^blas:\s+(.+), float32 matmul (\d+) GFLOP/s with (\d+) thread\(s\)$", out.stdout, re.M)
     assert blas, out.stdout
     assert blas.group(1).startswith(("system-openblas", "scipy-openblas32 (patched)"))
     assert int(blas.group(2)) > 0  # speed itself is compared in test_model_convert and bench/
+    threads = re.search(r"^threads:\s+(\d+) of (\d+) core\(s\) for training and answering \((auto|pinned)", out.stdout,
+                        re.M)
+    assert threads and 1 <= int(threads.group(1)) <= int(threads.group(2)), out.stdout
+    assert int(threads.group(1)) == int(blas.group(3)) and threads.group(3) == "auto"
+    pinned = _cli("doctor", home=tmp_path / "h", env={"SLOWWAVE_MODEL__THREADS": "1"})
+    assert re.search(r"^threads:\s+1 of \d+ core\(s\) .*\(pinned by model.threads = 1", pinned.stdout, re.M), \
+        pinned.stdout
+    assert re.search(r"GFLOP/s with 1 thread\(s\)$", pinned.stdout, re.M)
     for key in ("platform:", "mlx:", "model:", "warehouse:", "prefect:", "pressure:"):
         assert re.search(rf"^{key}", out.stdout, re.M), key
     assert f"PREFECT_HOME={tmp_path / 'h' / 'prefect'}" in out.stdout or "PREFECT_API_URL" in out.stdout \
