@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/contention.py
 
 clean-venv:
 	rm -rf $(VENV)
