@@ -151,9 +151,9 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
         numbers=lambda r: {"adapter": r[0], "steps": r[2].iterations,
                            "loss": f"{r[2].first_epoch_loss:.3f} -> {r[2].final_loss:.3f}",
                            "tokens/s": r[2].tokens_per_second})
-    decision = run.stage("gate", lambda: gate_task(home, s.gate, s.mixing.paraphrases, run_id, version, adapter_id, adapter_dir,
-                                                   pairs),
-                         restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
+    decision = run.stage(
+        "gate", lambda: gate_task(home, s.gate, s.mixing.paraphrases, run_id, version, adapter_id, adapter_dir, pairs),
+        restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
     if decision.approved:
         fused = run.stage("fuse", lambda: fuse_task(home, s.gate, run_id, version, adapter_id, adapter_dir, decision),
                           numbers=lambda v: {"promoted": f"{version.name} -> {v.name} (current)"})
