@@ -12,16 +12,13 @@ from expectations.derive import pairs_frame, rejections_frame
 from flows.checks import check
 from storage.home import Home
 from storage.warehouse import write_table
-from tasks.firewall import FirewallConfig, apply_firewall, secret_spans
-
-
-MASKED = "[masked]"  # what mask_secrets leaves of a secret: a masked span is no longer one
+from tasks.firewall import MASK_MARK, FirewallConfig, apply_firewall, secret_spans
 
 
 def _has_secret(cfg: FirewallConfig, table: pa.Table) -> list[bool]:
     """Per row: does its question or answer hold a secret in the clear?"""
     def clear(text: str) -> bool:
-        return any(MASKED not in text[s:e] for _, s, e in secret_spans(text, cfg.entropy_bits, cfg.entropy_min_len))
+        return any(MASK_MARK not in text[s:e] for _, s, e in secret_spans(text, cfg.entropy_bits, cfg.entropy_min_len))
 
     return [clear(q + "\n" + a) for q, a in zip(table["question"].to_pylist(), table["answer"].to_pylist())]
 

@@ -116,8 +116,11 @@ def secret_spans(text: str, entropy_bits: float = 3.5, min_len: int = 20) -> lis
     return sorted(found, key=lambda f: f[1])
 
 
+MASK_MARK = "[masked]"  # ends every masked secret; a span holding it is masked, no secret any more
+
+
 def _mask(value: str, keep: int = 4) -> str:
-    return value[:min(keep, len(value) // 4)] + "…[masked]"
+    return value[:min(keep, len(value) // 4)] + "…" + MASK_MARK
 
 
 def find_secrets(text: str, entropy_bits: float = 3.5, min_len: int = 20, keep: int = 4) -> list[str]:
