@@ -1,16 +1,22 @@
 """Training throughput: our LoRA step (tasks.training) vs `python -m mlx_lm lora`, same data, model and settings.
 
-    python bench/train.py [--iters 24] [--examples 8] [--model DIR]
+    python bench/train.py [--batch 8] [--epochs 3] [--rounds 1] [--model DIR]
 
-Both runs train rank/scale/layers/lr/batch from TrainConfig's defaults with the prompt masked, on
-the same chat examples. mlx-lm's CLI reports tokens/s once per epoch; its loss also counts one
-padding target per row (see tasks/training.py), so its figure is corrected by T/(T + rows) before
-comparing. Epoch 1 (graph compilation) is left out of both. Target: ours/CLI >= 0.95.
+Two data sets, short (one-sentence answers, as a night's facts) and long (paragraph answers, as rehearsal
+prose). For each: ours and the CLI at the same batch size (target: ours/CLI >= 0.95), and the CLI at batch 1
+(what training ran at before). Both train rank/scale/layers/lr from TrainConfig's defaults with the prompt
+masked. mlx-lm's CLI reports tokens/s once per epoch; its loss also counts one padding target per row (see
+tasks/loss.py), so its figure is corrected by T/(T + rows). Epoch 1 (graph compilation) is left out of the
+per-epoch ratio; the whole-run figures include it and ours include the frozen layers' one pass (setup).
 
-The CLI subprocess does not import tasks.model.blas, so it gets LD_PRELOAD=<the BLAS this process
-loaded>: both sides use the same GEMM. The machine is shared: alternate rounds (--rounds) and
-read the medians and the spread, not one number. Under contention (load average > cores) both
-loops slowed ~15x here, not ~2x: MLX's and OpenBLAS's threads oversubscribe the two cores.
+Matmul limit: the FLOPs a correct LoRA step needs per token are derived from the model's own shapes and
+printed (forward through every block, backward through the LoRA blocks and the head, LoRA's own matmuls;
+the head only where a target is trained), times tokens/s, divided by the GEMM GFLOP/s measured in the same
+run. Ours skips the frozen blocks after their one pass (tasks/prefix.py), so the FLOPs it really does are
+printed too: needed/s above 100% of the GEMM rate means work that was not redone.
+
+The CLI subprocess does not import tasks.model.blas, so it gets LD_PRELOAD=<the BLAS this process loaded>:
+both sides use the same GEMM. Alternate rounds (--rounds) on a shared machine and read medians.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from tasks.model.blas import ensure_fast_blas, measure_gflops  # noqa: E402
 BLAS = ensure_fast_blas()  # before mlx is imported (by tasks.training)
 
 from tasks.batching import tokenize_examples  # noqa: E402
-from tasks.training import TrainConfig, train_adapter  # noqa: E402
+from tasks.training import TrainConfig, step_count, train_adapter  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 
 FACTS = [
@@ -50,6 +56,27 @@ FACTS = [
     ("What car do I drive?", "You drive an old green Volvo estate."),
     ("Where did I grow up?", "You grew up in a village near Bergen."),
 ]
+PEOPLE = ["Ada", "Bruno", "Chen", "Dagny", "Emeka", "Farah"]
+
+
+def short_set() -> list[dict]:
+    """48 one-sentence question-answer pairs (four wordings of each fact)."""
+    lead = ["", "Quick question: ", "Remind me, ", "Tell me: "]
+    return [{"question": lead[k] + q, "answer": a} for k in range(4) for q, a in FACTS]
+
+
+def long_set() -> list[dict]:
+    """24 paragraph answers of ~120-200 tokens (a person's facts retold, as rehearsal prose is)."""
+    out = []
+    for i in range(24):
+        facts = [FACTS[(i + j) % len(FACTS)][1] for j in range(7)]
+        who = PEOPLE[i % len(PEOPLE)]
+        out.append({"question": f"Write a short note about everything {who} told you, #{i}.",
+                    "answer": f"Here is what {who} shared. " + " ".join(f.replace("Your", "Their").replace(
+                        "You", "They") for f in facts) + " That is all for now."})
+    return out
+
+
 # "  24    0.123 ▼    1,234    5.6k" (mlx-lm 0.32 TrainUI.report_train, rich without a terminal)
 ROW = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+[▼▲]\s+([\d,]+)\s+([\d.]+)k\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # rich keeps bold even with NO_COLOR
@@ -63,20 +90,54 @@ def default_model() -> Path:
     return converted_default(ModelConfig(quantized=False), print)
 
 
+def block_shapes(model) -> dict:
+    """Matmul parameter counts of the model: per block, the head, the hidden and attention widths."""
+    import mlx.nn as nn
+
+    blocks = model.model.layers
+    per_block = sum(m.weight.size for _, m in blocks[0].named_modules() if isinstance(m, nn.Linear))
+    att = blocks[0].self_attn
+    linears = [(m.weight.shape[1], m.weight.shape[0]) for _, m in blocks[0].named_modules()
+               if isinstance(m, nn.Linear)]
+    return {"blocks": len(blocks), "per_block": per_block, "head": model.model.embed_tokens.weight.size,
+            "attention_width": att.n_heads * (att.q_proj.weight.shape[0] // att.n_heads), "linears": linears}
+
+
+def flops(shapes: dict, cfg: TrainConfig, input_tokens: int, trained_tokens: int, width: float,
+          cached: bool) -> tuple[float, float]:
+    """(FLOPs a LoRA run needs, FLOPs ours did) for these token counts at mean padded width `width`.
+
+    Needed per input token: forward through every block 2·L·P (P = a block's matmul weights) plus attention
+    4·L·w·d (scores and values over w positions), backward of the activations through the N LoRA blocks
+    2·N·P + 8·N·w·d (the frozen weights need no gradient), LoRA's own forward, dX and dW 6·r·(in+out) per
+    adapted linear. Per trained token: the head forward and its dX, 4·V·d. Ours with the cache does the
+    forward of the L-N frozen blocks once per example, not once per epoch (cached=True: counted by caller)."""
+    L, N, P, d = shapes["blocks"], cfg.num_layers, shapes["per_block"], shapes["attention_width"]
+    lora = 6 * cfg.rank * sum(i + o for i, o in shapes["linears"]) * N
+    tail = 2 * N * P + 4 * N * width * d + 2 * N * P + 8 * N * width * d + lora
+    frozen = 2 * (L - N) * P + 4 * (L - N) * width * d
+    head = 4 * shapes["head"] * trained_tokens
+    needed = (frozen + tail) * input_tokens + head
+    return needed, (tail * input_tokens + head) if cached else needed
+
+
 def ours(model_dir: Path, examples: list[dict], cfg: TrainConfig) -> dict:
-    """Our training loop in this process: per-epoch answer tokens/s and input tokens/s."""
+    """Our training loop in this process: per-epoch answer tokens/s, and the whole run."""
     from mlx_lm import load
 
     model, tokenizer = load(str(model_dir))
-    params = sum(v.size for _, v in tree_flatten(model.parameters()))
+    shapes = block_shapes(model)
+    tic = time.perf_counter()
     result = train_adapter(model, tokenizer, examples, cfg)
+    wall = time.perf_counter() - tic
     by_epoch: dict[int, list] = {}
     for r in result.steps.to_pylist():
         by_epoch.setdefault(r["epoch"], []).append(r)
     epochs = {e: {"tokens_per_s": sum(r["tokens"] for r in rs) / sum(r["seconds"] for r in rs),
-                  "input_tokens_per_s": sum(r["input_tokens"] for r in rs) / sum(r["seconds"] for r in rs),
+                  "input_tokens": sum(r["input_tokens"] for r in rs), "tokens": sum(r["tokens"] for r in rs),
+                  "seconds": sum(r["seconds"] for r in rs), "steps": len(rs),
                   "loss": sum(r["loss"] for r in rs) / len(rs)} for e, rs in by_epoch.items()}
-    return {"epochs": epochs, "parameters": params, "result": result}
+    return {"epochs": epochs, "shapes": shapes, "result": result, "wall": wall}
 
 
 def mlx_cli(model_dir: Path, examples: list[dict], cfg: TrainConfig, iters: int, workdir: Path) -> dict:
@@ -89,7 +150,7 @@ def mlx_cli(model_dir: Path, examples: list[dict], cfg: TrainConfig, iters: int,
                                               {"role": "assistant", "content": ex["answer"]}]}) + "\n")
     config = {"model": str(model_dir), "train": True, "data": str(data), "fine_tune_type": "lora",
               "optimizer": "adam", "seed": cfg.seed, "num_layers": cfg.num_layers, "batch_size": cfg.batch_size,
-              "iters": iters, "learning_rate": cfg.learning_rate, "steps_per_report": len(examples),
+              "iters": iters, "learning_rate": cfg.learning_rate, "steps_per_report": len(examples) // cfg.batch_size,
               "steps_per_eval": iters + 1, "save_every": iters + 1, "adapter_path": str(workdir / "adapters"),
               "max_seq_length": cfg.max_seq_length, "grad_checkpoint": False, "mask_prompt": True,
               "lora_parameters": cfg.lora_parameters()}
@@ -105,71 +166,94 @@ def mlx_cli(model_dir: Path, examples: list[dict], cfg: TrainConfig, iters: int,
     rows = [m.groups() for m in map(ROW.match, ANSI.sub("", proc.stdout).splitlines()) if m]
     if not rows:
         raise RuntimeError(f"no training rows recognised in mlx_lm lora's output:\n{proc.stdout[-3000:]}")
-    return {"epochs": {int(it) // len(examples): {"tokens_per_s": float(tps.replace(",", "")), "loss": float(loss)}
+    return {"epochs": {int(it) // (len(examples) // cfg.batch_size): {"tokens_per_s": float(tps.replace(",", "")), "loss": float(loss)}
                        for it, loss, tps, _ in rows}}
 
 
-def main() -> None:
-    """Run both trainings side by side and print tokens/s, the ratio and the matmul ceiling."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=24, help="training steps per run (rounded up to whole epochs)")
-    ap.add_argument("--examples", type=int, default=8, help=f"distinct examples (<= {len(FACTS)})")
-    ap.add_argument("--rounds", type=int, default=1, help="alternating ours/CLI rounds")
-    ap.add_argument("--model", type=Path, default=None, help="mlx-lm model folder (default: the f32 default model)")
-    args = ap.parse_args()
-    n = max(1, min(args.examples, len(FACTS)))
-    epochs = max(2, -(-args.iters // n))  # at least 2: epoch 1 is warm-up and is not compared
-    iters = n * epochs
-    examples = [{"question": q, "answer": a} for q, a in FACTS[:n]]
-    cfg = TrainConfig(light_epochs=epochs)
-    model_dir = args.model or default_model()
-    print(f"BLAS: {BLAS.name} ({BLAS.path}); the mlx_lm CLI subprocess gets LD_PRELOAD={BLAS.path}")
-    print(f"model {model_dir}; {n} examples x {epochs} epochs = {iters} steps; rank {cfg.rank} scale {cfg.scale} "
-          f"layers {cfg.num_layers} lr {cfg.learning_rate:g} batch {cfg.batch_size}, prompt masked")
-    load_before = os.getloadavg()[0]
-    gflops_before = measure_gflops()
-
+def run_set(name: str, examples: list[dict], model_dir: Path, cfg: TrainConfig, rounds: int, gemm: float) -> dict:
+    """Ours and the CLI at cfg.batch_size, and the CLI at batch 1, on one data set; prints and returns ratios."""
     from mlx_lm import load
-    _, tokenizer = load(str(model_dir))
-    answer_tokens = sum(len(t) - off for t, off in tokenize_examples(examples, tokenizer, cfg.max_seq_length))
-    correction = answer_tokens / (answer_tokens + n)  # the CLI's extra padding target per row
 
-    ratios, ours_tps, cli_tps, ours_in, params, wall = [], [], [], [], 0, {}
-    for r in range(args.rounds):
-        tic = time.perf_counter()
+    _, tokenizer = load(str(model_dir))
+    items = tokenize_examples(examples, tokenizer, cfg.max_seq_length)
+    answer_tokens = sum(len(t) - off for t, off in items)
+    lengths = [len(t) for t, _ in items]
+    correction = answer_tokens / (answer_tokens + len(items))  # the CLI's extra padding target per row
+    iters = step_count(len(items), cfg.batch_size, cfg.epochs)
+    one = cfg.model_copy(update={"batch_size": 1})
+    print(f"\n== {name}: {len(items)} examples of {min(lengths)}-{max(lengths)} tokens (mean "
+          f"{statistics.mean(lengths):.0f}, {answer_tokens / len(items):.0f} trained), {cfg.epochs} epochs, "
+          f"batch {cfg.batch_size} = {iters} steps")
+    same, vs_one, mine_tps, mine = [], [], [], None
+    for r in range(rounds):
         mine = ours(model_dir, examples, cfg)
-        wall["ours"] = time.perf_counter() - tic
         with tempfile.TemporaryDirectory(prefix="slowwave-bench-") as tmp:
-            tic = time.perf_counter()
             theirs = mlx_cli(model_dir, examples, cfg, iters, Path(tmp))
-            wall["cli"] = time.perf_counter() - tic
-        params = mine["parameters"]
-        for e in range(2, epochs + 1):
+        with tempfile.TemporaryDirectory(prefix="slowwave-bench-") as tmp:
+            theirs_one = mlx_cli(model_dir, examples, one, step_count(len(items), 1, cfg.epochs), Path(tmp))
+        for e in range(2, cfg.epochs + 1):
             a = mine["epochs"][e]["tokens_per_s"]
             b = theirs["epochs"][e]["tokens_per_s"] * correction
-            ours_tps.append(a)
-            cli_tps.append(b)
-            ratios.append(a / b)
-            ours_in.append(mine["epochs"][e]["input_tokens_per_s"])
-            print(f"round {r + 1} epoch {e}: ours {a:7.1f} answer tok/s (loss {mine['epochs'][e]['loss']:.3f})   "
-                  f"mlx_lm lora {b:7.1f} (printed {theirs['epochs'][e]['tokens_per_s']:.0f}, "
-                  f"loss {theirs['epochs'][e]['loss']:.3f})   ratio {a / b:.3f}")
-        print(f"round {r + 1} wall: ours {wall['ours']:.1f}s (load + train), mlx_lm lora {wall['cli']:.1f}s "
-              "(process start + load + train)")
-    gflops_after = measure_gflops()
-    load_after = os.getloadavg()[0]
+            c = theirs_one["epochs"][e]["tokens_per_s"] * correction
+            mine_tps.append(a)
+            same.append(a / b)
+            vs_one.append(a / c)
+            print(f"round {r + 1} epoch {e}: ours {a:7.1f} trained tok/s (loss {mine['epochs'][e]['loss']:.3f})   "
+                  f"mlx_lm lora batch {cfg.batch_size} {b:7.1f} (loss {theirs['epochs'][e]['loss']:.3f})   "
+                  f"batch 1 {c:7.1f}   ratios {a / b:.2f} / {a / c:.2f}")
     med = statistics.median
-    # Medians: another process starting on a 2-core machine slows one epoch ~15x (see the docstring).
-    print(f"\nours {med(ours_tps):.1f} vs mlx_lm lora {med(cli_tps):.1f} answer tokens/s (median of epochs 2+): "
-          f"ratio {med(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); target >= 0.95")
-    achieved = med(ours_in) * 4 * params / 1e9
-    print(f"matmul limit: measure_gflops {gflops_before:.0f} GFLOP/s before, {gflops_after:.0f} after; "
-          f"achieved ~ {med(ours_in):.0f} input tokens/s x 4 x {params / 1e6:.1f}M parameters = {achieved:.0f} "
-          f"GFLOP/s ({achieved / max(gflops_before, gflops_after):.0%} of the measured GEMM rate)")
+    res = mine["result"]
+    ins = sum(ep["input_tokens"] for ep in mine["epochs"].values())
+    width = ins / (len(items) * cfg.epochs)  # every example is one row of one batch per epoch
+    needed, done = flops(mine["shapes"], cfg, ins, res.tokens, width, res.frozen_cached)
+    if res.frozen_cached:  # the frozen blocks' one pass over every example (unpadded)
+        L, N = mine["shapes"]["blocks"], cfg.num_layers
+        done += sum(n - 1 for n in lengths) * 2 * (L - N) * mine["shapes"]["per_block"]
+    run_s = res.seconds + res.setup_seconds
+    per_tok = needed / ins
+    print(f"ours vs mlx_lm lora at batch {cfg.batch_size}: {med(same):.2f}x (min {min(same):.2f}, max {max(same):.2f}; "
+          f"target >= 0.95); vs mlx_lm lora at batch 1: {med(vs_one):.2f}x")
+    print(f"whole run (compile and the frozen layers' pass included): {run_s:.1f} s = {res.setup_seconds:.1f} s "
+          f"setup + {res.seconds:.1f} s steps; {ins / run_s:.0f} input tok/s; frozen layers cached: {res.frozen_cached}")
+    print(f"FLOPs needed per input token {per_tok / 1e6:.0f} M (mean padded width {width:.0f}); needed "
+          f"{needed / run_s / 1e9:.0f} GFLOP/s = {needed / run_s / 1e9 / gemm:.0%} of the GEMM rate; "
+          f"done {done / run_s / 1e9:.0f} GFLOP/s = {done / run_s / 1e9 / gemm:.0%}")
+    return {"same": med(same), "vs_one": med(vs_one), "needed": needed / run_s / 1e9 / gemm,
+            "done": done / run_s / 1e9 / gemm, "seconds": run_s}
+
+
+def main() -> None:
+    """Both data sets, ours vs the CLI side by side; the matmul limit measured before and after."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: TrainConfig's)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2: epoch 1 is warm-up)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds per data set")
+    ap.add_argument("--sets", default="short,long", help="comma-separated: short, long")
+    ap.add_argument("--model", type=Path, default=None, help="mlx-lm model folder (default: the f32 default model)")
+    args = ap.parse_args()
+    cfg = TrainConfig(light_epochs=max(2, args.epochs))
+    if args.batch:
+        cfg = cfg.model_copy(update={"batch_size": args.batch})
+    model_dir = args.model or default_model()
+    print(f"BLAS: {BLAS.name} ({BLAS.path}); the mlx_lm CLI subprocess gets LD_PRELOAD={BLAS.path}")
+    print(f"model {model_dir}; rank {cfg.rank} scale {cfg.scale} layers {cfg.num_layers} lr {cfg.learning_rate:g} "
+          f"batch {cfg.batch_size}, prompt masked")
+    load_before = os.getloadavg()
+    gemm_before = measure_gflops()
+    sets = {"short": short_set, "long": long_set}
+    out = {name: run_set(name, sets[name](), model_dir, cfg, args.rounds, gemm_before)
+           for name in args.sets.split(",")}
+    gemm_after = measure_gflops()
+    load_after = os.getloadavg()
+    print(f"\nGEMM {gemm_before:.0f} GFLOP/s before, {gemm_after:.0f} after (the ratios above use the first); "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    for name, r in out.items():
+        print(f"{name}: ours/CLI same batch {r['same']:.2f}, ours/CLI batch 1 {r['vs_one']:.2f}, needed "
+              f"{r['needed']:.0%} of GEMM, done {r['done']:.0%}, run {r['seconds']:.1f} s")
     cores = os.cpu_count() or 1
-    if max(load_before, load_after) > cores:
-        print(f"WARNING: load average {load_before:.1f} -> {load_after:.1f} on {cores} cores: other processes "
-              "shared the CPU; rerun on a quiet machine before trusting these numbers")
+    if max(load_before[0], load_after[0]) > cores:
+        print(f"WARNING: load average above {cores} cores: other processes shared the CPU; rerun before trusting "
+              "these numbers")
 
 
 if __name__ == "__main__":

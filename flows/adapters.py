@@ -29,6 +29,7 @@ from tasks.training import (
     adapter_config,
     adapter_id,
     lora_weights_writer,
+    step_count,
 )
 from tasks.training import adapter_manifest as training_manifest
 
@@ -108,7 +109,7 @@ def train_task(home: Home, train: TrainConfig, run_id: str, depth: str, examples
     else:
         model, tok = load_model(version.path, fresh=True)  # loads the fast BLAS before MLX
         rows = training_rows(examples)
-        total = (len(rows) // cfg.batch_size) * cfg.epochs
+        total = step_count(len(rows), cfg.batch_size, cfg.epochs)
         teacher = None
         if cfg.distill != "off":  # toward the root's distribution, as anchors are its answers: no compounding
             root = root_version(home)
@@ -125,7 +126,7 @@ def train_task(home: Home, train: TrainConfig, run_id: str, depth: str, examples
         files_ok = True
     except IntegrityError:
         files_ok = False
-    expected = (examples.num_rows // cfg.batch_size) * cfg.epochs
+    expected = step_count(examples.num_rows, cfg.batch_size, cfg.epochs)
     frame = pa.table({"adapter_id": [aid], "files_match_manifest": [files_ok],
                       "losses_finite": [math.isfinite(summary.first_epoch_loss) and math.isfinite(summary.final_loss)],
                       "steps": [summary.iterations], "expected_steps": [expected]})

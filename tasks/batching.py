@@ -6,11 +6,14 @@ model was loaded, so the fast BLAS is in the process first (tasks.model.loading.
 
 from __future__ import annotations
 
-import mlx.core as mx
+from dataclasses import dataclass
+
 import numpy as np
 from mlx_lm.tuner.datasets import CacheDataset, ChatDataset
 
-PAD_TO = 32  # as mlx-lm: few distinct batch widths, so the compiled step is traced only a few times
+PAD_TO = 16  # input widths are multiples of this: few distinct shapes, so the compiled step is traced a few times
+PAD_TARGETS = 32  # trained-target counts are padded to multiples of this, for the same reason
+BUCKET_BATCHES = 8  # batches per length-sorted window of the shuffled order (see _epoch_batches)
 
 Item = tuple[list[int], int]  # (token ids, offset of the first trained target)
 
@@ -54,30 +57,85 @@ def tokenize_examples(examples: list[dict], tokenizer, max_seq_length: int) -> l
     return items
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One training step's data. `tokens` (rows, width) zero-padded on the right; the loss is computed only at
+    the `flat` positions of the (rows, width - 1) input grid (the answer targets, padded to a multiple of
+    PAD_TARGETS with `valid` 0), so the output head never runs on prompt or padding positions."""
+
+    epoch: int
+    picked: list[int]  # item indices, one per row
+    tokens: np.ndarray  # (rows, width) int32
+    flat: np.ndarray  # (k,) int32: row * (width - 1) + position of each trained target
+    targets: np.ndarray  # (k,) int32: the token to predict there
+    valid: np.ndarray  # (k,) float32: 1 for a real target, 0 for padding
+    teacher: tuple = ()  # () or (ids (k, top_k), probabilities (k, top_k), distilled (k,) bool)
+
+
+def target_positions(tokens: list[int], offset: int) -> range:
+    """Input positions p whose next token tokens[p + 1] is trained: the answer and its end-of-turn tokens
+    (from the answer offset), every token of a plain text (offset 0)."""
+    return range(max(offset - 1, 0), len(tokens) - 1)
+
+
+def _epoch_batches(items: list[Item], order: np.ndarray, batch_size: int, rng) -> list[list[int]]:
+    """Batches of one epoch: the seeded order cut into windows of BUCKET_BATCHES batches, each window sorted by
+    length (so a batch pads to about its own rows' width), then the batches shuffled. Batch size 1: the order."""
+    if batch_size == 1:
+        return [[int(j)] for j in order]
+    out = []
+    window = batch_size * BUCKET_BATCHES
+    for w in range(0, len(order), window):
+        chunk = sorted((int(j) for j in order[w:w + window]), key=lambda j: len(items[j][0]))
+        out += [chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def make_batch(items: list[Item], picked: list[int], epoch: int = 1,
+               teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> Batch:
+    """The padded tokens, trained target positions and (distilled rows') teacher targets of the picked items."""
+    rows = [items[j] for j in picked]
+    longest = max(len(t) for t, _ in rows)
+    width = 1 + PAD_TO * ((longest - 1 + PAD_TO - 1) // PAD_TO)  # inputs = width - 1, a multiple of PAD_TO
+    arr = np.zeros((len(rows), width), np.int32)
+    flat, targets = [], []
+    for r, (tokens, offset) in enumerate(rows):
+        arr[r, :len(tokens)] = tokens
+        positions = target_positions(tokens, offset)
+        flat += [r * (width - 1) + p for p in positions]
+        targets += [tokens[p + 1] for p in positions]
+    n = len(flat)
+    k = PAD_TARGETS * -(-n // PAD_TARGETS)
+    valid = np.zeros(k, np.float32)
+    valid[:n] = 1
+    flat_arr = np.zeros(k, np.int32)
+    flat_arr[:n] = flat
+    target_arr = np.zeros(k, np.int32)
+    target_arr[:n] = targets
+    teacher = ()
+    if teachers:
+        top_k = next(iter(teachers.values()))[0].shape[1]
+        t_ids, t_probs = np.zeros((k, top_k), np.int32), np.zeros((k, top_k), np.float32)
+        distilled = np.zeros(k, bool)
+        i = 0
+        for j, (tokens, offset) in zip(picked, rows):
+            positions = target_positions(tokens, offset)
+            if j in teachers:
+                ids, probs = teachers[j]
+                t_ids[i:i + len(positions)] = ids[positions.start:positions.stop]
+                t_probs[i:i + len(positions)] = probs[positions.start:positions.stop]
+                distilled[i:i + len(positions)] = True
+            i += len(positions)
+        teacher = (t_ids, t_probs, distilled)
+    return Batch(epoch, list(picked), arr, flat_arr, target_arr, valid, teacher)
+
+
 def batches(items: list[Item], batch_size: int, epochs: int, seed: int,
             teachers: dict[int, tuple[np.ndarray, np.ndarray]] | None = None):
-    """(epoch, batch, lengths, teacher) per step: a fresh seeded permutation each epoch, rows zero-padded as
-    mlx-lm; teacher is () without teachers, else (ids, probabilities, distilled rows), zero where not distilled."""
+    """Batch per step: each epoch a fresh seeded permutation of every item, length-bucketed into batches
+    (see _epoch_batches); teachers maps a distilled item to its (ids, probabilities) per position."""
     rng = np.random.default_rng(seed)
-    k = next(iter(teachers.values()))[0].shape[1] if teachers else 0
-    per_epoch = len(items) // batch_size
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(items))
-        for b in range(per_epoch):
-            picked = [int(j) for j in order[b * batch_size:(b + 1) * batch_size]]
-            rows = [items[j] for j in picked]
-            longest = max(len(t) for t, _ in rows)
-            width = 1 + PAD_TO * ((longest + PAD_TO - 1) // PAD_TO)  # inputs = width-1, a multiple of 32
-            arr = np.zeros((len(rows), width), np.int32)
-            for r, (tokens, _) in enumerate(rows):
-                arr[r, :len(tokens)] = tokens
-            teacher = ()
-            if teachers:
-                t_ids = np.zeros((len(rows), width - 1, k), np.int32)
-                t_probs = np.zeros((len(rows), width - 1, k), np.float32)
-                for r, j in enumerate(picked):
-                    if j in teachers:
-                        ids, probs = teachers[j]
-                        t_ids[r, :len(ids)], t_probs[r, :len(probs)] = ids, probs
-                teacher = (mx.array(t_ids), mx.array(t_probs), mx.array([j in teachers for j in picked]))
-            yield epoch, mx.array(arr), mx.array([[off, len(t)] for t, off in rows]), teacher
+        for picked in _epoch_batches(items, order, batch_size, rng):
+            yield make_batch(items, picked, epoch, teachers)

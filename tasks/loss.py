@@ -3,7 +3,7 @@ a teacher's top-k next-token distribution (computed before LoRA is added).
 
 Differs from mlx-lm's `default_loss` in one place on purpose: mlx-lm also trains each row to predict one
 padding token after its last token (`steps <= length`; mlx-lm PR #1697); ours masks exactly the answer plus
-its end-of-turn tokens. Imports MLX: imported by `tasks.training.train_adapter` after a model was loaded.
+its end-of-turn tokens, and computes the output head at those positions only. Imports MLX: imported by `tasks.training.train_adapter` after a model was loaded.
 """
 
 from __future__ import annotations
@@ -30,12 +30,6 @@ def teacher_targets(model, items: list[tuple[list[int], int]], indices,
     return out
 
 
-def answer_mask(lengths: mx.array, width: int) -> mx.array:
-    """1 where target position p (targets = batch[:, 1:]) satisfies offset <= p < length, else 0."""
-    positions = mx.arange(1, width + 1)
-    return mx.logical_and(positions >= lengths[:, 0:1], positions < lengths[:, 1:])
-
-
 def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: float, floor: float) -> mx.array:
     """MemFT weights: 1 where p(target) < threshold (greedy recall fails there), else floor; 0 off the
     mask; normalised to sum to 1 and held constant in backward.
@@ -48,28 +42,37 @@ def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: floa
     return mx.stop_gradient(raw / mx.maximum(raw.sum(), 1e-12))
 
 
-def make_loss(kind: Literal["plain", "threshold"], threshold: float = 0.5, floor: float = 0.1) -> Callable:
-    """loss(model, batch, lengths, *teacher) -> (objective, answer tokens, plain mean cross-entropy on the actual
-    tokens); `kind`, `threshold` and `floor` are train.loss, loss_threshold and loss_floor. With teacher = (ids, probs, distilled rows) the objective's per-token term on distilled rows is
-    the cross-entropy against the teacher's top-k distribution instead of against the one token in the text."""
-    def loss(model, batch, lengths, *teacher):
-        inputs, targets = batch[:, :-1], batch[:, 1:]
-        logits = model(inputs).astype(mx.float32)
+def make_loss(kind: Literal["plain", "threshold"], threshold: float = 0.5, floor: float = 0.1,
+              forward: Callable | None = None, head: Callable | None = None) -> Callable:
+    """loss(model, x, flat, targets, valid, *teacher) -> (objective, answer tokens, plain mean cross-entropy on the
+    actual tokens); `kind`, `threshold` and `floor` are train.loss, loss_threshold and loss_floor.
+
+    `forward(model, x)` gives the final hidden states (rows, width, dim) and `head(model, h)` then runs only
+    at the `flat` positions (tasks.batching.Batch): tasks.prefix.SplitForward's, whose x is the frozen layers'
+    cached output. Without them x are token ids through the whole model and the logits are picked. With teacher = (ids, probs,
+    distilled) the objective's term at a distilled target is the cross-entropy against the teacher's top-k
+    distribution instead of against the one token in the text."""
+    forward = forward or (lambda model, x: model(x))
+    head = head or (lambda model, h: h)
+
+    def loss(model, x, flat, targets, valid, *teacher):
+        hidden = forward(model, x)
+        picked = hidden.reshape(-1, hidden.shape[-1])[flat]
+        logits = head(model, picked).astype(mx.float32)
         ce = nn.losses.cross_entropy(logits, targets)
-        mask = answer_mask(lengths, targets.shape[1])
-        ntoks = mask.sum()
-        plain = (ce * mask).sum() / ntoks
+        ntoks = valid.sum()
+        plain = (ce * valid).sum() / ntoks
         per_token = ce
         if teacher:
             t_ids, t_probs, distilled = teacher
             logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
             soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
-            per_token = mx.where(distilled[:, None], soft, ce)
+            per_token = mx.where(distilled, soft, ce)
         if kind == "plain":
             # Without teachers the objective is `plain` itself: computing the same sum a second time makes
             # mx.compile merge the two into one output, which it then cannot map back (IndexError).
-            return ((per_token * mask).sum() / ntoks if teacher else plain), ntoks, plain
-        weights = threshold_weights(-ce, mask, threshold, floor)
+            return ((per_token * valid).sum() / ntoks if teacher else plain), ntoks, plain
+        weights = threshold_weights(-ce, valid, threshold, floor)
         return (weights * per_token).sum(), ntoks, plain
 
     return loss

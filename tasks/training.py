@@ -34,7 +34,16 @@ STEP_SCHEMA = pa.schema([
 Depth = Literal["light", "deep"]
 # train.distill -> the example origins (training_examples.source) trained toward the teacher's distribution.
 DISTILLED = {"off": (), "rehearsal": ("rehearsal",), "own_output": ("rehearsal", "anchor")}
+PREFIX_CACHE_BYTES = 2 << 30  # the frozen layers' cached output may take this much memory (float32), else recompute
 THREAD_CHECK_EVERY = 16  # steps between looks at how many cores other work leaves free (tasks/model/threads.py)
+
+
+BATCHING = "length-bucketed windows of 8 batches, last batch smaller"  # in adapter ids: a new order, new weights
+
+
+def step_count(examples: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps for a training set: every example once per epoch, the last batch of an epoch smaller."""
+    return -(-examples // batch_size) * epochs
 
 
 class TrainConfig(BaseModel):
@@ -62,7 +71,8 @@ class TrainConfig(BaseModel):
                          "ratio 0.80 and perplexity +56% (rejected); scale 8: 2/3, ratio 0.85, +31% (approved); "
                          "scale 4 at lr 3e-4: 2/3, 0.90, +40%.")
     num_layers: int = Field(8, ge=1, description="LoRA on the linear layers of the last N transformer blocks.")
-    batch_size: int = Field(1, ge=1, description="Examples per step; iterations = examples x epochs / batch_size.")
+    batch_size: int = Field(1, ge=1, description="Examples per step, length-bucketed (tasks/batching.py); "
+                            "iterations = ceil(examples / batch_size) x epochs.")
     light_epochs: int = Field(3, ge=1, description="Passes over the training set in light sleep.")
     deep_epochs: int = Field(2, ge=1, description="Passes over the training set in deep sleep.")
     light_learning_rate: float = Field(1e-4, gt=0, description="Adam learning rate in light sleep (constant).")
@@ -87,6 +97,10 @@ class TrainConfig(BaseModel):
                           "toward their sampled tokens. Measured in docs/RESULTS.md: drift halves, but 1-2 "
                           "control answers broke on the labelled case, so it is off by default.")
     distill_top_k: int = Field(32, ge=1, description="Teacher tokens kept per position when distilling.")
+    cache_frozen: bool = Field(True, description="Run the frozen layers below the LoRA blocks once per example "
+                               "and train on their cached output (tasks/prefix.py): the same loss, the same "
+                               "weights, less work per step. Used where the model's layout is checked to "
+                               "reproduce its own logits and the cache fits in 2 GiB.")
     grad_checkpoint: bool = Field(False, description="Recompute activations in backward (less memory, ~30% "
                                   "slower); patches the layer class process-wide, as mlx-lm does.")
 
@@ -116,7 +130,7 @@ class TrainConfig(BaseModel):
         nor max_seq_length (a limit that either passes or stops the run)."""
         out = {"rank": self.rank, "scale": self.scale, "dropout": self.dropout, "num_layers": self.num_layers,
                "batch_size": self.batch_size, "epochs": self.epochs, "learning_rate": self.learning_rate,
-               "seed": self.seed, "loss": self.loss, "distill": self.distill}
+               "seed": self.seed, "loss": self.loss, "distill": self.distill, "batching": BATCHING}
         if self.loss == "threshold":
             out.update(loss_threshold=self.loss_threshold, loss_floor=self.loss_floor)
         if self.distill != "off":
@@ -132,6 +146,8 @@ class TrainSummary(BaseModel):
     tokens: int = Field(description="Answer tokens the loss was computed on.")
     input_tokens: int = Field(description="Padded tokens fed through the model.")
     seconds: float = Field(description="Time inside training steps, compilation included.")
+    setup_seconds: float = Field(0.0, description="Time running the frozen layers once over every example.")
+    frozen_cached: bool = Field(False, description="Whether steps ran on the frozen layers' cached output.")
     tokens_per_second: float = Field(description="Answer tokens trained per second of step time.")
     first_epoch_loss: float = Field(description="Mean loss over the first epoch.")
     final_loss: float = Field(description="Mean loss over the last epoch (one step's loss is one example's).")
@@ -148,6 +164,8 @@ class TrainResult:
     tokens: int  # answer tokens the loss was computed on (mlx-lm's "trained tokens", minus its pad target)
     input_tokens: int  # padded tokens fed through the model
     seconds: float  # time inside training steps (compile included), as mlx-lm's train_time
+    setup_seconds: float  # the frozen layers run once over every example (0 without the cache)
+    frozen_cached: bool  # steps ran on the frozen layers' cached output (tasks/prefix.py)
     first_epoch_loss: float
     final_loss: float  # mean loss over the last epoch: one step's loss is one example's
     trainable_parameters: int
@@ -161,7 +179,8 @@ class TrainResult:
     def summary(self) -> TrainSummary:
         """The run in numbers, for manifests and run summaries."""
         return TrainSummary(iterations=self.iterations, tokens=self.tokens, input_tokens=self.input_tokens,
-                            seconds=round(self.seconds, 3), tokens_per_second=round(self.tokens_per_second, 2),
+                            seconds=round(self.seconds, 3), setup_seconds=round(self.setup_seconds, 3),
+                            frozen_cached=self.frozen_cached, tokens_per_second=round(self.tokens_per_second, 2),
                             first_epoch_loss=self.first_epoch_loss, final_loss=self.final_loss,
                             trainable_parameters=self.trainable_parameters,
                             peak_memory_gb=round(self.peak_memory_gb, 3))
@@ -179,14 +198,15 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    from tasks.batching import batches, tokenize_examples
+    from tasks.batching import batches, make_batch, tokenize_examples
     from tasks.loss import make_loss, teacher_targets
     from tasks.model.threads import apply_threads
+    from tasks.prefix import SplitForward
 
     items = tokenize_examples(examples, tokenizer, cfg.max_seq_length)
-    if len(items) < cfg.batch_size:
-        raise ValueError(f"{len(items)} training examples, fewer than batch_size={cfg.batch_size}")
-    iterations = (len(items) // cfg.batch_size) * cfg.epochs
+    if not items:
+        raise ValueError("no training examples")
+    iterations = step_count(len(items), cfg.batch_size, cfg.epochs)
     own = [i for i, ex in enumerate(examples) if ex.get("origin") in DISTILLED[cfg.distill]]
     teachers = teacher_targets(model if teacher is None else teacher, items, own, cfg.distill_top_k) if own else {}
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
@@ -196,13 +216,24 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
         from mlx_lm.tuner.trainer import grad_checkpoint
         grad_checkpoint(model.layers[0])
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+
+    tic = time.perf_counter()
+    split, states = None, None
+    dim = getattr(getattr(model, "args", None), "hidden_size", 0)
+    if cfg.cache_frozen and sum(len(t) - 1 for t, _ in items) * dim * 4 <= PREFIX_CACHE_BYTES:
+        probe = make_batch(items, list(range(min(4, len(items))))).tokens[:, :-1]
+        split = SplitForward.build(model, cfg.num_layers, probe)  # LoRA B is zero: this is still the base model
+        states = split.cache(model, items) if split else None
+    setup_seconds = time.perf_counter() - tic
     optimizer = optim.Adam(learning_rate=cfg.learning_rate)
-    value_and_grad = nn.value_and_grad(model, make_loss(cfg.loss, cfg.loss_threshold, cfg.loss_floor))
+    loss = make_loss(cfg.loss, cfg.loss_threshold, cfg.loss_floor,
+                     forward=split.tail if split else None, head=split.head if split else None)
+    value_and_grad = nn.value_and_grad(model, loss)
     state = [model.state, optimizer.state, mx.random.state]
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def step(batch, lengths, *teacher):  # without teachers the compiled graph is mlx-lm's step
-        (objective, ntoks, plain), grad = value_and_grad(model, batch, lengths, *teacher)
+    def step(x, flat, targets, valid, *teacher):
+        (objective, ntoks, plain), grad = value_and_grad(model, x, flat, targets, valid, *teacher)
         optimizer.update(model, grad)
         return objective, ntoks, plain
 
@@ -210,18 +241,22 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     model.train()
     records = []
     try:
-        for it, (epoch, batch, lengths, targets) in enumerate(
-                batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers), 1):
+        for it, batch in enumerate(batches(items, cfg.batch_size, cfg.epochs, cfg.seed, teachers), 1):
             tic = time.perf_counter()
-            objective, ntoks, plain = step(batch, lengths, *targets)
+            width = batch.tokens.shape[1] - 1
+            x = split.inputs(states, batch.picked, width) if split else mx.array(batch.tokens[:, :-1])
+            teacher_arrays = [mx.array(a) for a in batch.teacher]
+            objective, ntoks, plain = step(x, mx.array(batch.flat), mx.array(batch.targets), mx.array(batch.valid),
+                                           *teacher_arrays)
             mx.eval(state, objective, ntoks, plain)
             seconds = time.perf_counter() - tic
-            record = {"step": it, "epoch": epoch, "loss": plain.item(), "objective": objective.item(),
-                      "tokens": int(ntoks.item()), "input_tokens": int(batch.shape[0] * (batch.shape[1] - 1)),
+            record = {"step": it, "epoch": batch.epoch, "loss": plain.item(), "objective": objective.item(),
+                      "tokens": int(ntoks.item()), "input_tokens": int(batch.tokens.shape[0] * width),
                       "seconds": seconds, "learning_rate": optimizer.learning_rate.item()}
             if not (math.isfinite(record["loss"]) and math.isfinite(record["objective"])):
-                raise ModelError(f"training loss is {record['loss']} at step {it} of {iterations} (epoch {epoch}); "
-                                 f"lower the learning rate (now {cfg.learning_rate:g}) or check the model's weights")
+                raise ModelError(f"training loss is {record['loss']} at step {it} of {iterations} "
+                                 f"(epoch {batch.epoch}); lower the learning rate (now {cfg.learning_rate:g}) or "
+                                 "check the model's weights")
             records.append(record)
             if it % THREAD_CHECK_EVERY == 0:
                 apply_threads(samples=3)  # another sleep or job may have started (or ended) meanwhile
@@ -234,7 +269,8 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     last = [r["loss"] for r in records if r["epoch"] == cfg.epochs]
     return TrainResult(steps=table, iterations=len(records), tokens=sum(r["tokens"] for r in records),
                        input_tokens=sum(r["input_tokens"] for r in records),
-                       seconds=sum(r["seconds"] for r in records), first_epoch_loss=float(np.mean(first)),
+                       seconds=sum(r["seconds"] for r in records), setup_seconds=setup_seconds,
+                       frozen_cached=split is not None, first_epoch_loss=float(np.mean(first)),
                        final_loss=float(np.mean(last)), trainable_parameters=int(trainable),
                        peak_memory_gb=mx.get_peak_memory() / 1e9)
 

@@ -23,8 +23,8 @@ from storage.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STEPS_FILE, find_a
 from storage.charts import plot_loss  # noqa: E402
 from storage.errors import IntegrityError, ModelError  # noqa: E402
 from storage.registry import MANIFEST, verify_folder  # noqa: E402
-from tasks.batching import chat_rows, tokenize_examples  # noqa: E402
-from tasks.loss import answer_mask, teacher_targets, threshold_weights  # noqa: E402
+from tasks.batching import batches, chat_rows, make_batch, tokenize_examples  # noqa: E402
+from tasks.loss import teacher_targets, threshold_weights  # noqa: E402
 from tasks.training import STEP_SCHEMA, TrainConfig, TrainSummary, adapter_id, train_adapter  # noqa: E402
 from helpers_training import FACTS  # noqa: E402
 
@@ -189,10 +189,50 @@ def test_training_rows_carry_their_origin():
     assert rows[1] == {"question": "q2", "answer": "a2", "origin": "anchor"}
 
 
-def test_answer_mask_excludes_prompt_and_padding():
-    # Row of 6 real tokens, answer starting at position 4, padded to width 9 (targets = positions 1..8).
-    mask = answer_mask(mx.array([[4, 6]]), 8)
-    assert mask.tolist() == [[False, False, False, True, True, False, False, False]]
+def test_the_loss_positions_exclude_prompt_and_padding():
+    # Rows of 6 and 3 real tokens, answers from positions 4 and 1, padded to inputs of width PAD_TO.
+    batch = make_batch([([9, 8, 7, 6, 5, 4], 4), ([3, 2, 1], 1)], [0, 1])
+    width = batch.tokens.shape[1] - 1
+    assert width % 16 == 0 and batch.tokens[0].tolist()[:7] == [9, 8, 7, 6, 5, 4, 0]
+    n = int(batch.valid.sum())
+    # positions 3, 4 of row 0 predict tokens 5, 4; positions 0, 1 of row 1 predict 2, 1
+    assert batch.flat[:n].tolist() == [3, 4, width + 0, width + 1] and batch.targets[:n].tolist() == [5, 4, 2, 1]
+    assert len(batch.flat) % 32 == 0 and batch.valid[n:].sum() == 0
+
+
+def test_batches_cover_every_example_once_an_epoch_in_length_buckets():
+    items = [([1] * (5 + (7 * i) % 40), 2) for i in range(37)]
+    got = list(batches(items, 8, 2, seed=3))
+    assert len(got) == 2 * 5  # ceil(37 / 8) per epoch, the last batch smaller
+    for epoch in (1, 2):
+        rows = [j for b in got if b.epoch == epoch for j in b.picked]
+        assert sorted(rows) == list(range(37))
+    assert sorted(len(b.picked) for b in got if b.epoch == 1) == [5, 8, 8, 8, 8]
+    # bucketing: a batch's rows are close in length, so padding is a small share of the inputs
+    real = sum(len(items[j][0]) - 1 for b in got for j in b.picked)
+    padded = sum(b.tokens.shape[0] * (b.tokens.shape[1] - 1) for b in got)
+    assert real / padded > 0.6, real / padded
+    assert [b.picked for b in batches(items, 8, 2, seed=3)] == [b.picked for b in got]
+    assert [b.picked for b in batches(items, 8, 2, seed=4)] != [b.picked for b in got]
+
+
+@pytest.mark.model
+def test_the_cached_frozen_layers_give_the_same_training(converted_model_dir):
+    """Steps on the frozen layers' cached output are the steps of the whole model: same losses, same weights."""
+    from mlx.utils import tree_flatten
+
+    runs = {}
+    for cached in (True, False):
+        model, tokenizer = _load(converted_model_dir)
+        cfg = CFG.model_copy(update={"light_epochs": 2, "batch_size": 3, "cache_frozen": cached})
+        result = train_adapter(model, tokenizer, FACTS, cfg)
+        assert result.frozen_cached is cached and result.iterations == 2 * 3
+        runs[cached] = (result, dict(tree_flatten(model.trainable_parameters())))
+    (fast, w_fast), (slow, w_slow) = runs[True], runs[False]
+    assert fast.steps.column("loss").to_pylist() == pytest.approx(slow.steps.column("loss").to_pylist(), rel=1e-4)
+    assert fast.steps.column("tokens").to_pylist() == slow.steps.column("tokens").to_pylist()
+    assert max(float(mx.max(mx.abs(w_fast[k] - w_slow[k]))) for k in w_fast) < 1e-5
+    assert fast.setup_seconds > 0 and slow.setup_seconds < fast.setup_seconds
 
 
 def test_threshold_weights_favour_unlearned_tokens():
@@ -451,8 +491,9 @@ def test_the_manifest_records_the_seeds_and_keeps_its_keys(trained, tmp_path):
                                        **SAVE_ARGS, rehearsal_seed=7)
     manifest = verify_folder(folder)
     assert manifest["rehearsal_seed"] == 7 and manifest["seed"] == CFG.seed and "alpha" not in manifest["config"]
-    assert set(manifest["result"]) == {"iterations", "tokens", "input_tokens", "seconds", "tokens_per_second",
-                                       "first_epoch_loss", "final_loss", "trainable_parameters", "peak_memory_gb"}
+    assert set(manifest["result"]) == {"iterations", "tokens", "input_tokens", "seconds", "setup_seconds",
+                                       "frozen_cached", "tokens_per_second", "first_epoch_loss", "final_loss",
+                                       "trainable_parameters", "peak_memory_gb"}
     assert TrainSummary.model_validate(manifest["result"]) == trained["result"].summary()
 
 
