@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.probes import Probe, score_probe, summarize
+from tasks.probes import Probe, outcome_settled, score_probe, summarize
 
 # (label, summary key) in the order the metrics are reported and drawn.
 METRICS = (
@@ -78,7 +78,8 @@ def evaluate(model, tokenizer, probes: Sequence[Probe], cfg: EvalConfig = EvalCo
     for begin in range(0, len(probes), cfg.progress_every):
         chunk = probes[begin:begin + cfg.progress_every]
         answers += answer_questions(model, tokenizer, [p.question for p in chunk], max_tokens=cfg.max_tokens,
-                                    batch_size=cfg.batch_size, system=cfg.system)
+                                    batch_size=cfg.batch_size, system=cfg.system,
+                                    stop_when=lambda i, text, chunk=chunk: outcome_settled(chunk[i], text))
         if on_progress is not None:
             on_progress(len(answers), len(probes))
     rows = answer_rows(probes, answers)

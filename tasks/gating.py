@@ -20,7 +20,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import InputError, ModelError
-from tasks.probes import Probe, load_benchmark, score_probe, summarize
+from tasks.probes import Probe, load_benchmark, outcome_settled, score_probe, summarize
 
 DATA = Path(__file__).parent / "data"
 
@@ -114,7 +114,7 @@ def load_gate_inputs(cfg: GateConfig) -> tuple[list[Probe], str]:
 def inputs_sha256(benchmark: Sequence[Probe], general_text: str, *, max_tokens: int, window: int) -> str:
     """Hash of everything a measurement depends on besides the model: equal hashes → comparable numbers."""
     items = [b.model_dump(include={"id", "category", "question", "expected", "forbidden"}) for b in benchmark]
-    blob = json.dumps([items, general_text, max_tokens, window], sort_keys=True, ensure_ascii=False)
+    blob = json.dumps([items, general_text, max_tokens, window, EARLY_STOP], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -128,6 +128,13 @@ def _new_fact_probes(new_facts: Sequence[dict]) -> list[Probe]:
         probes.append(Probe(id=fact.get("id", f"new-{i}"), kind="recall", question=fact["question"],
                             expected=tuple(expected), forbidden=tuple(fact.get("forbidden", []))))
     return probes
+
+
+EARLY_STOP = "a reply ends once its outcome is settled (tasks.probes.outcome_settled)"  # in inputs_sha256
+
+
+def _settled(items: Sequence[Probe]):
+    return lambda i, text: outcome_settled(items[i], text)
 
 
 def _score(items: Sequence[Probe], answers: Sequence[str]) -> list[dict]:
@@ -147,7 +154,7 @@ def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens
 
     probes = _new_fact_probes(new_facts)
     answers = answer_questions(model, tokenizer, [p.question for p in probes], max_tokens=max_tokens,
-                               batch_size=batch_size)
+                               batch_size=batch_size, stop_when=_settled(probes))
     return _recall_numbers(_score(probes, answers))
 
 
@@ -159,8 +166,9 @@ def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, 
     facts = _new_fact_probes(new_facts)
     started = time.perf_counter()
     # One batched call for both sets: the decoding batch stays full until the very end.
-    answers = answer_questions(model, tokenizer, [q.question for q in [*benchmark, *facts]],
-                               max_tokens=max_tokens, batch_size=batch_size)
+    asked = [*benchmark, *facts]
+    answers = answer_questions(model, tokenizer, [q.question for q in asked], max_tokens=max_tokens,
+                               batch_size=batch_size, stop_when=_settled(asked))
     answered = time.perf_counter()
     ppl = perplexity(model, tokenizer, general_text, window=window, stride=window)
     outcomes = _score(benchmark, answers[:len(benchmark)])

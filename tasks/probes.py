@@ -103,6 +103,14 @@ def score_answer(answer: str, expected: list[str], forbidden: list[str]) -> str:
     return "wrong" if expected else "correct"
 
 
+def outcome_settled(probe: Probe, text: str) -> bool:
+    """Whether more words cannot change how `text` scores (score_answer): a forbidden keyword is in it (wrong
+    whatever follows), or an expected one is and the probe forbids nothing (correct whatever follows)."""
+    if probe.forbidden and find_keyword(text, list(probe.forbidden)) is not None:
+        return True
+    return not probe.forbidden and bool(probe.expected) and find_keyword(text, list(probe.expected)) is not None
+
+
 def score_probe(probe: Probe, answer: str) -> dict:
     """One probe's result: id, kind (or category), question, answer, outcome and the keywords that decided it."""
     expected, forbidden = list(probe.expected), list(probe.forbidden)

@@ -139,6 +139,45 @@ def test_batched_answers_equal_single_prompt_greedy_generate(model):
     assert "Paris" in batched[0] and "5" in batched[1]
 
 
+def test_a_reply_is_settled_only_when_more_words_cannot_change_its_score():
+    from tasks.model.answering import stable_text
+    from tasks.probes import Probe, outcome_settled, score_answer
+
+    plain = Probe(id="c", kind="control", question="q", expected=("Paris",))
+    guarded = Probe(id="g", kind="guard", question="q", expected=("Paris",), forbidden=("Lyon",))
+    assert not outcome_settled(plain, stable_text("It is Par"))  # "Par" may still become "Paris"
+    assert not outcome_settled(plain, stable_text("It is Paris"))  # ... or "Parisian"
+    assert outcome_settled(plain, stable_text("It is Paris,"))
+    assert not outcome_settled(guarded, stable_text("It is Paris, "))  # "Lyon" could still follow
+    assert outcome_settled(guarded, stable_text("Not Lyon. "))
+    for text, more in [("It is Paris, ", "or Lyon"), ("Not Lyon. ", "Paris")]:
+        probe = plain if "Paris, " in text else guarded
+        if outcome_settled(probe, stable_text(text)):
+            assert score_answer(text, list(probe.expected), list(probe.forbidden)) == score_answer(
+                text + more, list(probe.expected), list(probe.forbidden))
+
+
+@pytest.mark.model
+def test_stopping_when_settled_keeps_every_benchmark_outcome_and_saves_tokens(model):
+    from tasks.gating import load_gate_inputs
+    from tasks.model.answering import answer_questions
+    from tasks.probes import outcome_settled, score_probe
+
+    benchmark, _ = load_gate_inputs(CFG)
+    items = benchmark[:24]
+    questions = [b.question for b in items]
+    full = answer_questions(*model, questions, max_tokens=CFG.max_tokens, batch_size=8)
+    early = answer_questions(*model, questions, max_tokens=CFG.max_tokens, batch_size=8,
+                             stop_when=lambda i, text: outcome_settled(items[i], text))
+    assert [score_probe(b, a)["outcome"] for b, a in zip(items, early)] == \
+        [score_probe(b, a)["outcome"] for b, a in zip(items, full)]
+    assert all(f.startswith(e) for e, f in zip(early, full))  # the same greedy reply, cut short
+    tok = model[1]
+    saved = sum(len(tok.encode(f)) - len(tok.encode(e)) for e, f in zip(early, full))
+    assert saved > 0.3 * sum(len(tok.encode(f)) for f in full), saved
+    assert sum(e != f for e, f in zip(early, full)) >= 6
+
+
 @pytest.mark.model
 def test_sampled_dreams_are_reproducible_from_the_seed(model):
     from tasks.model.answering import sample_answers

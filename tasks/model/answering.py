@@ -11,7 +11,7 @@ batch could in principle still flip a near-tie between two tokens.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tasks.model.blas import ensure_fast_blas
 
@@ -42,12 +42,23 @@ def _question_chat(question: str, system: str | None) -> Chat:
     return chat + [{"role": "user", "content": question}]
 
 
+def stable_text(text: str) -> str:
+    """The part of a growing reply that later tokens cannot change at word level: up to and including its last
+    non-word character (the word being written may still grow: "Par" -> "Paris" -> "Parisian")."""
+    for i in range(len(text) - 1, -1, -1):
+        if not (text[i].isalnum() or text[i] == "_"):
+            return text[:i + 1]
+    return ""
+
+
 def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int = 48, batch_size: int = 8,
-                   sampler=None, reply_prefix: str = "") -> list[str]:
+                   sampler=None, reply_prefix: str = "",
+                   stop_when: Callable[[int, str], bool] | None = None) -> list[str]:
     """The model's reply to each chat, in order, stripped; greedy unless a sampler is given.
 
     `reply_prefix` is put in the assistant's mouth before it speaks (e.g. "Q:" to hold a small model to
-    a format); the returned texts start with it.
+    a format); the returned texts start with it. `stop_when(i, text)` is asked after every token with chat
+    i's reply so far (cut by stable_text); True ends that reply there and frees its place in the batch.
     """
     if max_tokens < 1 or batch_size < 1:
         raise ValueError(f"max_tokens ({max_tokens}) and batch_size ({batch_size}) must be at least 1")
@@ -55,6 +66,9 @@ def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int =
     prompts = [chat_tokens(tokenizer, chat) + prefix for chat in chats]
     if not prompts:
         return []
+    if stop_when is not None:
+        return [(reply_prefix + text).strip() for text in
+                _generate_until(model, tokenizer, prompts, max_tokens, batch_size, sampler, stop_when)]
     if batch_generate is None:
         return [(reply_prefix + generate(model, tokenizer, p, max_tokens=max_tokens, sampler=sampler)).strip()
                 for p in prompts]
@@ -67,11 +81,37 @@ def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int =
     return [(reply_prefix + text).strip() for text in response.texts]
 
 
+def _generate_until(model, tokenizer, prompts: list[list[int]], max_tokens: int, batch_size: int, sampler,
+                    stop_when: Callable[[int, str], bool]) -> list[str]:
+    """batch_generate's continuous batching (mlx-lm's BatchGenerator), with each reply also ended by stop_when."""
+    from mlx_lm.generate import BatchGenerator
+
+    gen = BatchGenerator(model, stop_tokens=[[t] for t in tokenizer.eos_token_ids], sampler=sampler,
+                         max_tokens=max_tokens, prefill_batch_size=batch_size, completion_batch_size=batch_size)
+    try:
+        uids = gen.insert(prompts, [max_tokens] * len(prompts))
+        index = {uid: i for i, uid in enumerate(uids)}
+        tokens: dict[int, list[int]] = {uid: [] for uid in uids}
+        while responses := gen.next_generated():
+            ended = []
+            for r in responses:
+                if r.finish_reason != "stop":
+                    tokens[r.uid].append(r.token)
+                if r.finish_reason is None and stop_when(index[r.uid], stable_text(tokenizer.decode(tokens[r.uid]))):
+                    ended.append(r.uid)
+            if ended:
+                gen.remove(ended)
+    finally:
+        gen.close()
+    return [tokenizer.decode(tokens[uid]) for uid in uids]
+
+
 def answer_questions(model, tokenizer, questions: Sequence[str], *, max_tokens: int = 48, batch_size: int = 8,
-                     system: str | None = None) -> list[str]:
-    """Greedy answers to single-turn questions, in order (the same text `generate` gives one at a time)."""
+                     system: str | None = None, stop_when: Callable[[int, str], bool] | None = None) -> list[str]:
+    """Greedy answers to single-turn questions, in order (the same text `generate` gives one at a time);
+    stop_when as generate_chats."""
     chats = [_question_chat(q, system) for q in questions]
-    return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size)
+    return generate_chats(model, tokenizer, chats, max_tokens=max_tokens, batch_size=batch_size, stop_when=stop_when)
 
 
 def sample_answers(model, tokenizer, prompts: Sequence[str | Chat], temperature: float = 0.9, seed: int = 0,
