@@ -37,7 +37,10 @@ def cmd_sleep(args, home: Home) -> int:
     from flows.report import summary_lines
     from flows.sleep import sleep_cycle
 
-    with shown(sys.stderr):
+    from storage.lock import command_line, home_lock
+
+    # Taken here too, so a second sleep is refused before it creates a flow run (the flow re-enters it).
+    with home_lock(home.root, command_line()), shown(sys.stderr):
         result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
     print("\n".join(summary_lines(result)))
     return 0
@@ -104,16 +107,18 @@ def cmd_rollback(args, home: Home) -> int:
     from storage import registry
     from storage.errors import ModelError
     from storage.ids import new_run_id
+    from storage.lock import command_line, home_lock
 
-    current = registry.current_name(home)
-    if current is None:
-        raise ModelError(f"no model versions in {home.models} yet; nothing to roll back")
-    target = args.version or registry.get(home, current).manifest.parent
-    if target is None:
-        raise ModelError(f"{current} is the base version and has no parent; name a version to switch to")
-    registry.verify_folder(registry.get(home, target).path)  # never point `current` at a damaged version
-    reason = args.reason or f"rollback from {current} by hand"
-    registry.set_current(home, target, run_id=new_run_id(), action="rollback", reason=reason)
+    with home_lock(home.root, command_line()):  # read and switch `current` under one lock: no lost update
+        current = registry.current_name(home)
+        if current is None:
+            raise ModelError(f"no model versions in {home.models} yet; nothing to roll back")
+        target = args.version or registry.get(home, current).manifest.parent
+        if target is None:
+            raise ModelError(f"{current} is the base version and has no parent; name a version to switch to")
+        registry.verify_folder(registry.get(home, target).path)  # never point `current` at a damaged version
+        reason = args.reason or f"rollback from {current} by hand"
+        registry.set_current(home, target, run_id=new_run_id(), action="rollback", reason=reason)
     print(f"current: {current} -> {target} ({reason})")
     return 0
 

@@ -17,6 +17,7 @@ from flows.retries import retry_transient
 from storage.errors import InputError
 from storage.home import Home
 from storage.ids import new_run_id
+from storage.lock import command_line, home_lock
 from storage.inbox import list_session_files, read_session_file
 from storage.runs import read_committed, record_run, utcnow
 from storage.warehouse import read_table, write_table
@@ -103,8 +104,13 @@ def ingest_task(home: Home, cfg: IngestConfig, run_id: str) -> IngestReport | No
 
 def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str | None = None,
                  say=lambda _msg: None) -> IngestReport:
-    """Ingest session files/folders into the warehouse; validated before anything lands."""
+    """Ingest session files/folders into the warehouse; validated before anything lands (holds the home's lock)."""
     home.ensure()
+    with home_lock(home.root, command_line()):
+        return _ingest_paths(home, paths, cfg, run_id, say)
+
+
+def _ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str | None, say) -> IngestReport:
     run_id = run_id or new_run_id()
     started = utcnow()
     files = list_session_files(paths, cfg.pattern)

@@ -31,6 +31,7 @@ from flows.training_examples import mix_task
 from storage import registry
 from storage.home import Home
 from storage.ids import new_run_id
+from storage.lock import command_line, home_lock
 from storage.runs import latest_runs, record_run, utcnow
 from storage.warehouse import read_table
 from tasks.depth import decide_depth
@@ -87,6 +88,11 @@ def _flow_run_name() -> str:
 def sleep_cycle(home_dir: str, depth: str = "auto") -> SleepSummary:
     """Run one sleep cycle over the home's new conversations; return its summary."""
     home = Home.resolve(home_dir).ensure()
+    with home_lock(home.root, command_line()):
+        return _sleep(home, depth)
+
+
+def _sleep(home: Home, depth: str) -> SleepSummary:
     settings = load_settings(home.config_file)
     threads.configure(settings.model.threads)
     log = get_run_logger()
