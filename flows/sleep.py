@@ -7,12 +7,15 @@ stage, validates and writes; `SleepRun.stage` resumes a stage an earlier attempt
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from datetime import datetime
 
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
 from flows.adapters import train_task
 from flows.artifacts import publish_images, publish_pairs, publish_rejections, publish_summary
@@ -89,7 +92,28 @@ def sleep_cycle(home_dir: str, depth: str = "auto") -> SleepSummary:
     """Run one sleep cycle over the home's new conversations; return its summary."""
     home = Home.resolve(home_dir).ensure()
     with home_lock(home.root, command_line()):
-        return _sleep(home, depth)
+        try:
+            return _sleep(home, depth)
+        except (TerminationSignal, KeyboardInterrupt) as exc:
+            # SIGTERM (a supervisor, `kill`, Prefect cancelling the run) or SIGINT: the run is recorded as
+            # cancelled and this flow run ends Cancelled; the next sleep resumes it like any unfinished run.
+            return Cancelled(message=f"stopped by {stop_reason(exc)}; the next sleep resumes it")
+
+
+def sleep_or_cancelled(home: Home, depth: str) -> tuple[SleepSummary | None, str | None]:
+    """Run the sleep flow; (summary, None), or (None, why) when a signal cancelled it."""
+    from prefect.exceptions import CancelledRun
+
+    try:
+        return sleep_cycle(home_dir=str(home.root), depth=depth), None
+    except CancelledRun as exc:
+        return None, str(exc) or "cancelled"
+
+
+def stop_reason(exc: BaseException) -> str:
+    """The signal that stopped a run, by name."""
+    number = getattr(exc, "signal", None)  # Prefect's TerminationSignal, or the CLI's SIGTERM exception
+    return signal.Signals(number).name if isinstance(number, int) else "SIGINT"
 
 
 def _sleep(home: Home, depth: str) -> SleepSummary:
@@ -98,9 +122,18 @@ def _sleep(home: Home, depth: str) -> SleepSummary:
     log = get_run_logger()
     run = start_or_resume(home, settings, new_run_id(), depth, log.info)
     started = utcnow()
+    # Written first, so an attempt that is SIGKILLed (and writes nothing more) still counts toward max_attempts.
+    record_run(home, run.run_id, "sleep", started, "running", depth=run.depth,
+               flow_run_id=str(flow_run.id) if flow_run.id else None)
     try:
         recipe(run, home, settings)
         return run.summary()
+    except (TerminationSignal, KeyboardInterrupt) as exc:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the record below short
+            signal.signal(sig, signal.SIG_IGN)
+        run.status = "cancelled"
+        report(run.current, "failed", f"cancelled by {stop_reason(exc)}")
+        raise
     except BaseException as exc:
         run.status = "failed"
         report(run.current, "failed", f"{type(exc).__name__}: {exc}"[:200])

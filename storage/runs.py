@@ -68,12 +68,19 @@ def latest_committed(home: Home, table: str) -> pa.Table:
 
 
 def failed_attempts(home: Home) -> dict[str, int]:
-    """How many times each sleep run ended failed (each failure is its own `runs` row)."""
-    failures: dict[str, int] = {}
-    for r in read_table(home, "runs", columns=["run_id", "status"]).to_pylist():
-        if r["status"] == "failed":
-            failures[r["run_id"]] = failures.get(r["run_id"], 0) + 1
-    return failures
+    """How many attempts of each sleep run ended without finishing: failed, or killed (an attempt writes a
+    `running` row when it starts and no row when it is SIGKILLed). Cancelled attempts (a signal asked them to
+    stop) do not count: they are resumed like the others, but were never at fault."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in read_table(home, "runs", columns=["run_id", "kind", "status"]).to_pylist():
+        if r["kind"] == "sleep":
+            per = counts.setdefault(r["run_id"], {})
+            per[r["status"]] = per.get(r["status"], 0) + 1
+    out = {}
+    for run_id, per in counts.items():
+        ended_badly = per.get("running", 0) - per.get("cancelled", 0) - sum(per.get(s, 0) for s in FINAL)
+        out[run_id] = max(per.get("failed", 0), ended_badly)
+    return {k: v for k, v in out.items() if v}
 
 
 # A sleep run's working files under runs/<run_id>/: the plan (what it works on) and one mark per finished stage.

@@ -73,6 +73,27 @@ def test_a_run_whose_settings_changed_or_that_failed_too_often_is_abandoned(home
                                              "its exchanges go to a fresh run"]
 
 
+def test_killed_attempts_count_toward_the_limit_and_cancelled_ones_do_not(home):
+    from storage.runs import failed_attempts
+
+    _planned(home, "r1")
+    limit = Settings().sleep.max_attempts
+    for _ in range(limit - 1):  # attempts a signal cancelled: each started, each asked to stop
+        record_run(home, "r1", "sleep", utcnow(), "running", depth="light")
+        record_run(home, "r1", "sleep", utcnow(), "cancelled", depth="light")
+    assert failed_attempts(home) == {}
+    said: list[str] = []
+    run = start_or_resume(home, Settings(), "r2", "auto", said.append)
+    assert (run.run_id, run.attempts) == ("r1", 2) and said[0].startswith("resuming run r1")
+    for _ in range(limit):  # attempts SIGKILLed mid-run: a `running` row and nothing after it
+        record_run(home, "r1", "sleep", utcnow(), "running", depth="light")
+    assert failed_attempts(home) == {"r1": limit}
+    said.clear()
+    fresh = start_or_resume(home, Settings(), "r3", "auto", said.append)
+    assert fresh.run_id == "r3" and said == [f"abandoning unfinished run r1: it failed {limit} times; "
+                                             "its exchanges go to a fresh run"]
+
+
 @pytest.mark.parametrize("exc, retried", [
     (ExpectationFailed("exchanges", []), False), (InputError("x.jsonl:3: bad"), False),
     (IntegrityError("sha256 mismatch"), False), (ModelError("not a model folder"), False),
