@@ -219,3 +219,61 @@ def test_an_api_url_set_in_the_users_prefect_profile_is_kept(tmp_path):
 def test_without_a_chosen_api_a_home_gets_its_own_temporary_server(tmp_path):
     said, url = _api_seen_by_prefect(tmp_path, _clean_env(tmp_path))
     assert said == f"temporary local server (PREFECT_HOME={tmp_path / 'home' / 'prefect'})" and url == "None"
+
+
+@pytest.mark.prefect
+@pytest.mark.model
+def test_cancelling_a_flow_run_from_the_api_stops_the_sleep_like_a_sigterm(server, tmp_path, fixture_sessions,
+                                                                           converted_model_dir):
+    """Cancel in the UI/API -> the worker sends the run's process SIGTERM -> Cancelled, recorded, nothing kept."""
+    import time
+
+    from prefect.states import Cancelling
+
+    env = {**server_env(tmp_path / "client-prefect", server), "PREFECT_CLI_PROMPT": "false"}
+    home = Home(tmp_path / "home").ensure()
+    shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
+    home.config_file.write_text("[train]\nlight_epochs = 1\n")
+    for args in (("work-pool", "create", "slowwave", "--type", "process", "--overwrite"),
+                 ("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")):
+        out = run_cli([str(PREFECT), *args], env=env, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+    out = run_cli([str(PREFECT), "deployment", "run", "sleep-cycle/nightly", "--param", f"home_dir={home.root}"],
+                  env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = tmp_path / "worker.txt"
+    worker = subprocess.Popen([str(PREFECT), "worker", "start", "--pool", "slowwave"], env=env, cwd=REPO,
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    async def ours(client):
+        deployment = await client.read_deployment_by_name("sleep-cycle/nightly")
+        runs = [fr for fr in await client.read_flow_runs() if fr.deployment_id == deployment.id
+                and fr.parameters.get("home_dir") == str(home.root)]
+        return runs
+
+    try:
+        deadline = time.monotonic() + 600
+        while not list(home.runs.glob("*/stages/mix.done")):  # mixed: the run is about to train
+            assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        (flow_run,) = read_back(server, ours)
+
+        async def cancel(client):
+            await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+
+        read_back(server, cancel)
+        asked = time.monotonic()
+        while True:
+            (flow_run,) = read_back(server, ours)
+            if flow_run.state.is_final():
+                break
+            assert time.monotonic() - asked < 60, (flow_run.state, log.read_text()[-3000:])
+            time.sleep(0.5)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert flow_run.state.is_cancelled(), (flow_run.state, log.read_text()[-3000:])
+    run = latest_runs(home, kind="sleep")[0]
+    assert (run["status"], run["flow_run_id"]) == ("cancelled", str(flow_run.id))
+    assert [p.name for p in home.adapters.iterdir()] == []
+    assert [str(p) for p in home.root.rglob("*.tmp*")] == []
