@@ -98,12 +98,15 @@ class SectionEnv(EnvSettingsSource):
             return value
 
     def variable(self, loc: tuple) -> str | None:
-        """The variable that set the value at `loc` (the longest matching section path), if any."""
+        """The variable that set the value at `loc` (the longest matching section path), if any.
+
+        A variable deeper than the value (SLOWWAVE_TRAIN__RANK__X for train.rank) set it too."""
         path = tuple(str(p).lower() for p in loc)
         for n in range(len(path), 0, -1):
             if path[:n] in self.names:
                 return self.names[path[:n]]
-        return None
+        deeper = sorted(name for key, name in self.names.items() if path and key[:len(path)] == path)
+        return ", ".join(deeper) or None
 
 
 class TomlFile(TomlConfigSettingsSource):

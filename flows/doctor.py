@@ -82,8 +82,9 @@ def doctor_lines(home: Home) -> list[str]:
                  f"({choice.reason}; set [model] threads to pin)")
     if blas.hint:
         lines.append(f"hint:       {blas.hint}")
-    current = registry.current_name(home)
+    current = None
     try:
+        current = registry.current_name(home)
         versions = registry.versions(home)
         problems = model_problems(home, versions, hash_all=True)
     except SlowwaveError as exc:  # a manifest that cannot be read: say which, and go on with the rest

@@ -22,9 +22,13 @@ class Home:
         """The home from --home, else $SLOWWAVE_HOME, else ~/.slowwave; InputError when that is not a folder."""
         raw = explicit or os.environ.get("SLOWWAVE_HOME") or DEFAULT_HOME
         root = Path(raw).expanduser().resolve()
+        given = "--home" if explicit else "$SLOWWAVE_HOME" if os.environ.get("SLOWWAVE_HOME") else "the default home"
         if root.exists() and not root.is_dir():
-            given = "--home" if explicit else "$SLOWWAVE_HOME" if os.environ.get("SLOWWAVE_HOME") else "the default home"
             raise InputError(f"{root}: {given} names a file, not a folder; point it at a folder (created if missing)")
+        blocker = next((p for p in root.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise InputError(f"{root}: {given} lies under {blocker}, which is a file, not a folder; point it at a "
+                             "folder (created if missing)")
         return cls(root)
 
     @property
@@ -58,5 +62,11 @@ class Home:
     def ensure(self) -> "Home":
         """Create the top-level folders (idempotent) and return self."""
         for p in (self.warehouse, self.models, self.adapters, self.runs):
-            p.mkdir(parents=True, exist_ok=True)
+            if p.exists() and not p.is_dir():
+                raise InputError(f"{p}: is a file, not one of the home's folders; move it away")
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission, a read-only or full disk
+                raise InputError(f"{p}: cannot create the home's folder ({exc.strerror or exc}); "
+                                 "fix it or choose another home with --home") from None
         return self

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from storage.atomic import atomic_dir, write_text_atomic
 from storage.errors import IntegrityError, ModelError
@@ -41,6 +41,23 @@ class Manifest(BaseModel):
     fusion: dict[str, Any] | None = Field(None, description="How it was fused: layers, quantized, seconds.")
     source: str | None = Field(None, description="Where a base model was pulled from.")
 
+    @field_validator("files")
+    @classmethod
+    def _inside(cls, files: dict[str, str]) -> dict[str, str]:
+        bad = [rel for rel in files if _outside(rel)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a relative path inside the version's folder")
+        return files
+
+    @field_validator("gate")
+    @classmethod
+    def _measured(cls, gate: dict[str, float | None] | None) -> dict[str, float | None] | None:
+        if gate is not None:
+            missing = [k for k in ("benchmark_ratio", "ppl_drift") if not isinstance(gate.get(k), float)]
+            if missing:
+                raise ValueError(f"the gate's {' and '.join(missing)} must be numbers")
+        return gate
+
     @field_serializer("created_at")
     def _iso(self, value: datetime) -> str:
         return value.isoformat()  # as registered: 2026-12-01T03:00:00.123456+00:00
@@ -53,6 +70,14 @@ class Version:
     name: str
     path: Path
     manifest: Manifest
+
+
+def _outside(rel: object) -> bool:
+    """True when a manifest's file name is not a plain relative path inside the folder (absolute, '..', NUL)."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        return True
+    path = Path(rel)
+    return path.is_absolute() or ".." in path.parts
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
@@ -72,6 +97,9 @@ def _manifest_json(mpath: Path) -> object:
         raise IntegrityError(f"{mpath}: cannot be read ({exc}); restore the folder or remove it") from None
     except ValueError as exc:
         raise IntegrityError(f"{mpath}: manifest is not valid JSON ({exc}); restore the folder or remove it") from None
+    except RecursionError:
+        raise IntegrityError(f"{mpath}: manifest is not valid JSON (nested too deeply); restore the folder or "
+                             "remove it") from None
 
 
 def verify_folder(folder: Path) -> dict:
@@ -85,8 +113,10 @@ def verify_folder(folder: Path) -> dict:
         raise IntegrityError(f"{mpath}: the manifest lists no files and their sha256; refusing to use the folder")
     problems = []
     for rel, digest in expected.items():
-        p = folder / rel
-        if not p.is_file():
+        p = folder / rel if not _outside(rel) else None
+        if p is None:
+            problems.append(f"{rel!r} is not a relative path inside the folder")
+        elif not p.is_file():
             problems.append(f"{rel} is missing")
         elif sha256_file(p) != digest:
             problems.append(f"{rel} sha256 differs from the manifest (tampered or truncated)")
@@ -115,14 +145,20 @@ def versions(home: Home) -> list[Version]:
     """Every registered version, oldest first (manifests validated, files not verified)."""
     if not home.models.exists():
         return []
+    if not home.models.is_dir():
+        raise IntegrityError(f"{home.models}: is a file, not the folder of model versions; move it away")
     return [Version(p.name, p, read_manifest(p)) for p in sorted(home.models.iterdir())
             if p.is_dir() and _VERSION.match(p.name) and (p / MANIFEST).exists()]
 
 
 def next_version_name(home: Home) -> str:
-    """The next free vNNNN."""
+    """The next free vNNNN; IntegrityError when a folder of that name exists without a manifest."""
     existing = [int(v.name[1:]) for v in versions(home)]
-    return f"v{(max(existing) + 1) if existing else 0:04d}"
+    name = f"v{(max(existing) + 1) if existing else 0:04d}"
+    if (home.models / name).exists():  # not registered (no manifest): slowwave never leaves one behind
+        raise IntegrityError(f"{home.models / name}: exists but has no {MANIFEST}, so it is not a registered version "
+                             f"and the next version cannot take its name; move it out of {home.models} or remove it")
+    return name
 
 
 def register(home: Home, source: Path, *, run_id: str, parent: str | None, adapter_id: str | None,
@@ -178,7 +214,13 @@ def get(home: Home, name: str) -> Version:
 def current_name(home: Home) -> str | None:
     """The version `current` points at, or None before the first model exists."""
     p = home.models / CURRENT
-    return p.read_text().strip() if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        return p.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{p}: cannot be read ({exc}); replace it with a file holding the current "
+                             f"version's name (e.g. `echo v0000 > {p}`)") from None
 
 
 def set_current(home: Home, name: str, *, run_id: str, action: str, reason: str) -> None:

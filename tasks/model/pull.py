@@ -123,6 +123,7 @@ def ensure_model(home: Home, cfg: ModelConfig, run_id: str, say: Progress = prin
     if name is not None:
         return registry.get(home, name)
     home.ensure()
+    registry.next_version_name(home)  # a leftover folder in the way is refused before any download
     src = resolve_base(cfg, say)
     version = registry.register(home, src, run_id=run_id, parent=None, adapter_id=None, base=cfg.base,
                                 extra={"source": str(src)})
