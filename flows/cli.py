@@ -15,12 +15,25 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _clean_stale(home: Home) -> None:
+    """Remove the temp parts a killed writer left in the home (call it holding the home's lock)."""
+    from storage.atomic import clean_stale_temp
+
+    removed = clean_stale_temp(home.root)
+    if removed:
+        names = ", ".join(str(p.relative_to(home.root)) for p in removed[:3]) + (" …" if len(removed) > 3 else "")
+        _say(f"removed {len(removed)} temporary part(s) a killed writer left in {home.root}: {names}")
+
+
 def cmd_ingest(args, home: Home) -> int:
     from flows.config import load_settings
     from flows.ingest import ingest_paths
+    from storage.lock import command_line, home_lock
 
     settings = load_settings(home.config_file)
-    report = ingest_paths(home, [Path(p) for p in args.paths], settings.ingest, say=_say)
+    with home_lock(home.root, command_line()):  # ingest_paths re-enters it
+        _clean_stale(home)
+        report = ingest_paths(home, [Path(p) for p in args.paths], settings.ingest, say=_say)
     print(report.line())
     if report.nothing_readable:
         print("slowwave: error: nothing could be read from the given files (see the quarantine reasons above)",
@@ -41,6 +54,7 @@ def cmd_sleep(args, home: Home) -> int:
 
     # Taken here too, so a second sleep is refused before it creates a flow run (the flow re-enters it).
     with home_lock(home.root, command_line()), shown(sys.stderr):
+        _clean_stale(home)
         result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
     print("\n".join(summary_lines(result)))
     return 0
@@ -110,6 +124,7 @@ def cmd_rollback(args, home: Home) -> int:
     from storage.lock import command_line, home_lock
 
     with home_lock(home.root, command_line()):  # read and switch `current` under one lock: no lost update
+        _clean_stale(home)
         current = registry.current_name(home)
         if current is None:
             raise ModelError(f"no model versions in {home.models} yet; nothing to roll back")
