@@ -31,6 +31,11 @@ def model_problems(home: Home, versions: list[Version], *, hash_all: bool) -> li
     current = registry.current_name(home)
     known = {v.name: v for v in versions}
     out = []
+    if current is None and versions:
+        fix = ("`slowwave model pull` makes it current" if all(v.manifest.parent is None for v in versions)
+               else f"point it at one (e.g. `echo {versions[-1].name} > {home.models / registry.CURRENT}`)")
+        out.append(f"current: {home.models / registry.CURRENT} is missing, but {len(versions)} version(s) are "
+                   f"registered (newest {versions[-1].name}); {fix}")
     if current is not None and current not in known:
         out.append(f"current: {home.models / registry.CURRENT} names {current!r}, which is not a registered version "
                    f"(known: {', '.join(known) or 'none'}); point it at one with `slowwave rollback VERSION`")

@@ -215,3 +215,38 @@ def test_the_next_writer_removes_the_temp_parts_of_a_killed_writer_and_keeps_a_l
         live.communicate("\n", timeout=60)
     assert live.returncode == 0 and (home.runs / "r2" / "loss.png").read_bytes() == b"writing"
     assert not list(home.adapters.iterdir())
+
+
+def test_a_missing_current_beside_registered_versions_is_a_problem_and_pull_never_drops_them(tmp_path, capsys,
+                                                                                              monkeypatch):
+    from storage import registry
+    from storage.home import Home
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    monkeypatch.setenv("SLOWWAVE_MODEL__BASE", str(base))
+    # A pull killed after registering v0000 but before `current` named it.
+    home = Home(tmp_path / "h").ensure()
+    registry.register(home, base, run_id="r0", parent=None, adapter_id=None, base=str(base))
+    current = home.models / "CURRENT"
+    code, out, _ = _run(capsys, home.root, "models")
+    problems = [line for line in out.splitlines() if line.startswith("problem:")]
+    assert code == 1 and problems == [f"problem: current: {current} is missing, but 1 version(s) are registered "
+                                      "(newest v0000); `slowwave model pull` makes it current"], out
+    code, out, err = _run(capsys, home.root, "model", "pull")  # finishes the killed pull: no second base
+    assert code == 0 and "current model: v0000" in out and "registered by an interrupted pull" in err, err
+    assert [v.name for v in registry.versions(home)] == ["v0000"] and current.read_text() == "v0000\n"
+    # Fused versions and no `current`: a pull must not register a new base over them.
+    (base / "config.json").write_text('{"fused": 1}')
+    registry.register(home, base, run_id="r1", parent="v0000", adapter_id="ad_x", base=str(base),
+                      extra={"gate": {"benchmark_ratio": 0.95, "ppl_drift": 0.01, "recall_post": 0.5}})
+    current.unlink()
+    code, out, _ = _run(capsys, home.root, "models")
+    assert code == 1 and f"problem: current: {current} is missing, but 2 version(s) are registered (newest v0001); " \
+                         f"point it at one (e.g. `echo v0001 > {current}`)" in out.splitlines(), out
+    code, _, err = _run(capsys, home.root, "model", "pull")
+    assert code == 1 and _error_line(err) == (
+        f"slowwave: error: {current}: missing, but 2 version(s) are registered (newest v0001); point it at one "
+        f"(e.g. `echo v0001 > {current}`) instead of pulling a new base")
+    assert [v.name for v in registry.versions(home)] == ["v0000", "v0001"] and not current.exists()

@@ -12,7 +12,7 @@ from typing import Callable
 
 from storage.atomic import atomic_path
 from storage.cache import cache_root
-from storage.errors import DownloadError, ModelError
+from storage.errors import DownloadError, IntegrityError, ModelError
 from storage.home import Home
 from storage import registry
 from tasks.model.config import DEFAULT_MODEL, ModelConfig
@@ -123,6 +123,19 @@ def ensure_model(home: Home, cfg: ModelConfig, run_id: str, say: Progress = prin
     if name is not None:
         return registry.get(home, name)
     home.ensure()
+    known = registry.versions(home)
+    if known and all(v.manifest.parent is None and v.manifest.base == cfg.base for v in known):
+        # A pull killed after registering the base but before switching `current` to it: finish that pull.
+        version = known[-1]
+        registry.verify_folder(version.path)
+        registry.set_current(home, version.name, run_id=run_id, action="register",
+                             reason="base model (registered by an interrupted pull)")
+        say(f"{version.name} ({cfg.base}) was registered by an interrupted pull; made it current")
+        return version
+    if known:  # a new base would silently drop every fused version: the person chooses
+        raise IntegrityError(f"{home.models / registry.CURRENT}: missing, but {len(known)} version(s) are registered "
+                             f"(newest {known[-1].name}); point it at one (e.g. `echo {known[-1].name} > "
+                             f"{home.models / registry.CURRENT}`) instead of pulling a new base")
     registry.next_version_name(home)  # a leftover folder in the way is refused before any download
     src = resolve_base(cfg, say)
     version = registry.register(home, src, run_id=run_id, parent=None, adapter_id=None, base=cfg.base,
