@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from storage.errors import SlowwaveError
 from storage.home import Home
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (like Ctrl-C), so locks, temp files and the server are cleaned up."""
+
+    signal = 15
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
 
 
 def _say(msg: str) -> None:
@@ -43,36 +54,56 @@ def cmd_ingest(args, home: Home) -> int:
 
 
 def cmd_sleep(args, home: Home) -> int:
-    from flows.prefect_env import configure
-
-    configure(home)
-    from flows.progress import shown
-    from flows.report import summary_lines
-    from flows.sleep import sleep_cycle
-
+    from flows.prefect_env import prefect_api
     from storage.lock import command_line, home_lock
 
-    # Taken here too, so a second sleep is refused before it creates a flow run (the flow re-enters it).
-    with home_lock(home.root, command_line()), shown(sys.stderr):
+    # The lock first: a second sleep is refused before it starts a server or creates a flow run.
+    with home_lock(home.root, command_line()), prefect_api(home, _say):
         _clean_stale(home)
-        result = sleep_cycle(home_dir=str(home.root), depth=args.depth)
+        from flows.progress import shown
+        from flows.report import summary_lines
+        from flows.sleep import sleep_or_cancelled
+
+        with shown(sys.stderr):
+            result, cancelled = sleep_or_cancelled(home, args.depth, dry_run=args.dry_run)
+    if cancelled:
+        _say(f"slowwave: sleep cancelled: {cancelled}")
+        return 128 + signal_number(cancelled)
     print("\n".join(summary_lines(result)))
+    if args.dry_run and result.status == "dry-run":
+        from flows.config import load_settings
+        from flows.preview import dry_run_lines
+
+        print("\n".join(dry_run_lines(home, result.run_id, load_settings(home.config_file).firewall)))
     return 0
+
+
+def signal_number(message: str) -> int:
+    """The number of the signal a cancel message names (SIGTERM when it names none)."""
+    import re
+
+    found = re.search(r"\b(SIG[A-Z]+)\b", message)
+    return int(getattr(signal, found.group(1), signal.SIGTERM)) if found else int(signal.SIGTERM)
 
 
 def cmd_eval(args, home: Home) -> int:
     import json
 
-    from flows.prefect_env import configure
-
-    configure(home.ensure())  # before Prefect is imported below: it must see this home's settings
-    from flows.evaluation import eval_models, report_lines, run_evaluation
+    from flows.prefect_env import configure, prefect_api
     from storage.atomic import write_text_atomic
 
     if args.flow:  # a Prefect flow run: the metrics and answers also land as artifacts in the UI
-        report = eval_models(home_dir=str(home.root), probes=args.probes, versions=args.model)
+        with prefect_api(home.ensure(), _say):  # before Prefect is imported: it must see this home's server
+            from flows.evaluation import eval_models
+
+            report = eval_models(home_dir=str(home.root), probes=args.probes, versions=args.model)
     else:
+        configure(home.ensure())
+        from flows.evaluation import run_evaluation
+
         report = run_evaluation(home, Path(args.probes), args.model, say=_say)
+    from flows.evaluation import report_lines
+
     print("\n".join(report_lines(report, verbose=args.verbose)))
     if args.json:
         write_text_atomic(Path(args.json), json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -158,22 +189,26 @@ def cmd_doctor(args, home: Home) -> int:
 def cmd_demo(args, home: Home) -> int:
     from flows.demo import demo_home, run_demo
 
-    return run_demo(demo_home(home if args.home_given else None), say=_say)
+    code, cancelled = run_demo(demo_home(home if args.home_given else None), say=_say)
+    if cancelled:
+        _say(f"slowwave: demo cancelled: {cancelled}")
+        return 128 + signal_number(cancelled)
+    return code
 
 
 def cmd_schedule(args, home: Home) -> int:
     from flows.config import load_settings
-    from flows.prefect_env import configure
+    from flows.prefect_env import prefect_api
 
     settings = load_settings(home.config_file)
     cfg = settings.schedule.model_copy(update={k: v for k, v in
                                                {"cron": args.cron, "timezone": args.timezone}.items() if v})
-    api = configure(home)
-    from flows.nightly import local_timezone, serve_nightly
+    with prefect_api(home, _say) as api:
+        from flows.nightly import local_timezone, serve_nightly
 
-    _say(f"serving the nightly sleep of {home.root}: cron '{cfg.cron}' in {cfg.timezone or local_timezone()}, "
-         f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
-    serve_nightly(str(home.root), cfg)
+        _say(f"serving the nightly sleep of {home.root}: cron '{cfg.cron}' in {cfg.timezone or local_timezone()}, "
+             f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
+        serve_nightly(str(home.root), cfg)
     return 0
 
 
@@ -188,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_ingest)
     s = sub.add_parser("sleep", help="run one sleep cycle as a Prefect flow")
     s.add_argument("--depth", choices=["light", "deep", "auto"], default="auto")
+    s.add_argument("--dry-run", action="store_true", help="ingest through mixing only and print what tonight "
+                   "would learn (pairs, rejections by reason, the mix); nothing is trained or promoted")
     s.set_defaults(func=cmd_sleep)
     s = sub.add_parser("eval", help="answer a probe set with a model version and score recall, precision, guards")
     s.add_argument("--probes", required=True, metavar="FILE", help="probe set (JSONL: id, kind, question, "
@@ -233,14 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slowwave` console command."""
     args = build_parser().parse_args(argv)
     args.home_given = bool(args.home or os.environ.get("SLOWWAVE_HOME"))
+    signal.signal(signal.SIGTERM, _on_sigterm)  # a flow run swaps in Prefect's own handler while it runs
     try:
         return args.func(args, Home.resolve(args.home))
     except SlowwaveError as exc:
         print(f"slowwave: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("slowwave: interrupted; nothing half-written was kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"slowwave: stopped by {name}; nothing half-written was kept", file=sys.stderr)
+        return 128 + int(getattr(signal, name))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,28 @@ def curate_sessions(home: Home, paths: list[Path], settings) -> dict[str, pa.Tab
 def curate_case(home: Home, case: Path, settings) -> dict[str, pa.Table]:
     """An evaluation case's sessions/ curated into home (see curate_sessions)."""
     return curate_sessions(home, [case / "sessions"], settings)
+
+
+def dry_run_lines(home: Home, run_id: str, firewall=None, limit: int = 50) -> list[str]:
+    """What a dry run found: the pairs tonight would learn, the rejections by reason (secrets masked) and the mix."""
+    from collections import Counter
+
+    from flows.artifacts import pair_rows, rejection_rows
+    from storage.runs import read_run
+
+    pairs, rejections = read_run(home, "pairs", run_id), read_run(home, "rejections", run_id)
+    examples = read_run(home, "training_examples", run_id, columns=["source"])
+    lines = [f"dry run {run_id}: tonight would learn {pairs.num_rows} pair(s); nothing was trained or promoted, "
+             "and later sleeps ignore this run"]
+    rows = pair_rows(pairs, read_table(home, "exchanges"))
+    lines += [f"  learn   {r['question']} -> {r['answer']}  ({r['source']})" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  … and {len(rows) - limit} more (pairs table, run_id = {run_id})")
+    reasons = Counter(rejections["reason"].to_pylist())
+    lines.append("rejected: " + (", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "none"))
+    lines += [f"  {r['reason']:8} {r['question']} -> {r['answer']}  ({r['detail']})"
+              for r in rejection_rows(rejections.slice(0, limit), firewall)]
+    mix = Counter(examples["source"].to_pylist())
+    lines.append("mix: " + (", ".join(f"{k} {v}" for k, v in sorted(mix.items())) or "nothing")
+                 + f" (total {examples.num_rows})")
+    return lines

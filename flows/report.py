@@ -15,7 +15,8 @@ class SleepSummary(BaseModel):
     requested: str = Field(description="The depth asked for: light, deep or auto.")
     depth: str | None = Field(None, description="The depth it slept at (None when there was nothing to do).")
     reason: str = ""
-    status: str = Field(description="running, completed, nothing-to-do, cancelled (a signal stopped it; resumed next time) or failed.")
+    status: str = Field(description="running, completed, nothing-to-do, dry-run, cancelled (by a signal; resumed next "
+                        "time) or failed.")
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Each finished stage's numbers.")
     resumed: list[str] = Field(default_factory=list, description="Stages an earlier attempt finished.")
     model_before: str | None = None

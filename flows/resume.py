@@ -28,6 +28,7 @@ from storage.home import Home
 from storage.runs import (
     FINAL,
     failed_attempts,
+    is_dry_run,
     latest_runs,
     read_plan,
     read_plan_exchanges,
@@ -141,7 +142,7 @@ def _unfinished(home: Home) -> list[tuple[str, dict, int]]:
     failures = failed_attempts(home)
     out = []
     for run_id, plan in read_plan(home):
-        if status.get(run_id) in (*FINAL, "abandoned"):
+        if status.get(run_id) in (*FINAL, "abandoned") or is_dry_run(run_id):
             continue
         out.append((run_id, plan, failures.get(run_id, 0)))
     return out

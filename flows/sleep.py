@@ -35,7 +35,7 @@ from storage import registry
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.lock import command_line, home_lock
-from storage.runs import latest_runs, record_run, utcnow
+from storage.runs import DRY_RUN_PREFIX, is_dry_run, latest_runs, record_run, utcnow
 from storage.warehouse import read_table
 from tasks.depth import decide_depth
 from tasks.gating import GateDecision
@@ -88,24 +88,25 @@ def _flow_run_name() -> str:
 
 
 @flow(name="sleep-cycle", flow_run_name=_flow_run_name, log_prints=True)
-def sleep_cycle(home_dir: str, depth: str = "auto") -> SleepSummary:
-    """Run one sleep cycle over the home's new conversations; return its summary."""
+def sleep_cycle(home_dir: str, depth: str = "auto", dry_run: bool = False) -> SleepSummary:
+    """Run one sleep cycle over the home's new conversations; return its summary. A dry run stops after
+    mixing: tonight's pairs, rejections and mix are written under a dry-run id that later sleeps ignore."""
     home = Home.resolve(home_dir).ensure()
     with home_lock(home.root, command_line()):
         try:
-            return _sleep(home, depth)
+            return _sleep(home, depth, dry_run)
         except (TerminationSignal, KeyboardInterrupt) as exc:
             # SIGTERM (a supervisor, `kill`, Prefect cancelling the run) or SIGINT: the run is recorded as
             # cancelled and this flow run ends Cancelled; the next sleep resumes it like any unfinished run.
             return Cancelled(message=f"stopped by {stop_reason(exc)}; the next sleep resumes it")
 
 
-def sleep_or_cancelled(home: Home, depth: str) -> tuple[SleepSummary | None, str | None]:
+def sleep_or_cancelled(home: Home, depth: str, dry_run: bool = False) -> tuple[SleepSummary | None, str | None]:
     """Run the sleep flow; (summary, None), or (None, why) when a signal cancelled it."""
     from prefect.exceptions import CancelledRun
 
     try:
-        return sleep_cycle(home_dir=str(home.root), depth=depth), None
+        return sleep_cycle(home_dir=str(home.root), depth=depth, dry_run=dry_run), None
     except CancelledRun as exc:
         return None, str(exc) or "cancelled"
 
@@ -116,11 +117,14 @@ def stop_reason(exc: BaseException) -> str:
     return signal.Signals(number).name if isinstance(number, int) else "SIGINT"
 
 
-def _sleep(home: Home, depth: str) -> SleepSummary:
+def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
     settings = load_settings(home.config_file)
     threads.configure(settings.model.threads)
     log = get_run_logger()
-    run = start_or_resume(home, settings, new_run_id(), depth, log.info)
+    if dry_run:  # a preview never continues a real run, and is never continued
+        run = SleepRun(home, DRY_RUN_PREFIX + new_run_id(), requested=depth)
+    else:
+        run = start_or_resume(home, settings, new_run_id(), depth, log.info)
     started = utcnow()
     # Written first, so an attempt that is SIGKILLed (and writes nothing more) still counts toward max_attempts.
     record_run(home, run.run_id, "sleep", started, "running", depth=run.depth,
@@ -181,6 +185,9 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
         "mix", lambda: mix_task(home, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,
                                 mixing=s.mixing, replay=s.replay, dreaming=s.dreams, firewall=s.firewall),
         restore=lambda _: (run.read("training_examples"), run.read("replay_buffer")), numbers=_mix_numbers)
+    if is_dry_run(run_id):
+        run.status, run.reason = "dry-run", f"{run.reason}; dry run: nothing trained or promoted"
+        return run.skip(("train", "gate", "fuse", "eval"), "dry run")
     if not run.stages["mix"].get("new") and not run.stages["mix"].get("dream"):
         run.status, run.reason = "completed", f"{run.reason}; no new facts to learn, no training"
         return run.skip(("train", "gate", "fuse", "eval"), "no new facts")

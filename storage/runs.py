@@ -44,11 +44,17 @@ def latest_runs(home: Home, kind: str | None = None) -> list[dict]:
 
 
 FINAL = ("completed", "nothing-to-do")  # a sleep run in one of these states has committed its outputs
+DRY_RUN_PREFIX = "dry-"  # `slowwave sleep --dry-run`: its rows never count, and it is never resumed
+
+
+def is_dry_run(run_id: str) -> bool:
+    """True for the run id of a dry run (a preview: ingest through mixing, nothing trained or promoted)."""
+    return run_id.startswith(DRY_RUN_PREFIX)
 
 
 def committed_runs(home: Home, kind: str = "sleep") -> set[str]:
     """Run ids whose latest status is final: their outputs count (a killed or failed run's do not, yet)."""
-    return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL}
+    return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL and not is_dry_run(r["run_id"])}
 
 
 def read_run(home: Home, table: str, run_id: str, columns: list[str] | None = None) -> pa.Table:
