@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import get_run_logger, task
@@ -18,10 +20,12 @@ from storage.errors import InputError
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.lock import command_line, home_lock
-from storage.inbox import list_session_files, read_session_file
+from storage.inbox import UnreadableFile, display_path, list_session_files, read_session_file
 from storage.runs import read_committed, record_run, utcnow
-from storage.warehouse import read_table, write_table
+from storage.schemas import schema_of
+from storage.warehouse import read_table, table_files, write_table
 from tasks.ingest import (
+    QUARANTINE,
     IngestConfig,
     ParsedFile,
     merge_parsed,
@@ -41,7 +45,9 @@ class IngestReport:
     messages: int = 0
     exchanges_added: int = 0
     exchanges_skipped: int = 0
-    quarantined: Counter = field(default_factory=Counter)
+    quarantined: Counter = field(default_factory=Counter)  # rows newly quarantined by this ingest, by reason
+    quarantine_known: int = 0  # bad lines found again that the quarantine already holds (same file, line, bytes)
+    unreadable: list[str] = field(default_factory=list)  # "file:0: unreadable — why", one per file
     input_files: list[str] = field(default_factory=list)
     input_sha256: list[str] = field(default_factory=list)
 
@@ -60,6 +66,10 @@ class IngestReport:
                 f"{self.exchanges_skipped} exchange(s) already known), {q} quarantined")
         if reasons:
             text += f" ({reasons})"
+        if self.quarantine_known:
+            text += f", {self.quarantine_known} already in quarantine"
+        if self.unreadable:
+            text += f"; {len(self.unreadable)} file(s) unreadable"
         if self.files and self.files == self.files_skipped:
             text += "; nothing new"
         return text
@@ -68,7 +78,8 @@ class IngestReport:
         """The report as plain values (for run summaries and artifacts)."""
         return {"files": self.files, "files_skipped": self.files_skipped, "lines": self.lines,
                 "messages": self.messages, "exchanges_added": self.exchanges_added,
-                "exchanges_skipped": self.exchanges_skipped, "quarantined": dict(self.quarantined)}
+                "exchanges_skipped": self.exchanges_skipped, "quarantined": dict(self.quarantined),
+                "quarantine_known": self.quarantine_known, "unreadable": len(self.unreadable)}
 
 
 def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
@@ -97,8 +108,9 @@ def ingest_task(home: Home, cfg: IngestConfig, run_id: str) -> IngestReport | No
     if not paths or not any(any(p.rglob(cfg.pattern)) for p in paths):
         get_run_logger().info("inbox is empty: nothing to ingest")
         return None
-    report = ingest_paths(home, paths, cfg, run_id=run_id)
-    get_run_logger().info(report.line())
+    logger = get_run_logger()
+    report = ingest_paths(home, paths, cfg, run_id=run_id, say=logger.warning)
+    logger.info(report.line())
     return report
 
 
@@ -110,55 +122,154 @@ def ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str |
         return _ingest_paths(home, paths, cfg, run_id, say)
 
 
+SHOWN_QUARANTINE = 20  # quarantined lines named one per line on the terminal; the rest are counted
+
+
 def _ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str | None, say) -> IngestReport:
     run_id = run_id or new_run_id()
     started = utcnow()
     files = list_session_files(paths, cfg.pattern)
     if not files:
-        raise InputError(f"no {cfg.pattern} files under {', '.join(str(p) for p in paths)}")
+        raise InputError(f"no {cfg.pattern} files under {', '.join(display_path(p) for p in paths)}")
     report = IngestReport(run_id=run_id, files=len(files))
     seen = set(read_table(home, "ingested_files", columns=["file_sha256"])["file_sha256"].to_pylist())
     parts: list[ParsedFile] = []
     per_file: list[dict] = []
+    unreadable: list[tuple] = []
     for i, path in enumerate(files, 1):
-        sf = read_session_file(path)
-        report.input_files.append(str(path))
+        name = display_path(path)
+        try:
+            sf = read_session_file(path)
+        except UnreadableFile as exc:
+            # Not marked as ingested: the next ingest reads it again once it can be read.
+            unreadable.append((name, "", 0, "unreadable", exc.reason, b""))
+            report.unreadable.append(f"{name}:0: unreadable — {exc.reason}")
+            continue
+        report.input_files.append(name)
         report.input_sha256.append(sf.sha256)
         if sf.sha256 in seen:
             report.files_skipped += 1
             continue
         seen.add(sf.sha256)
-        parsed = parse_session_file(sf.data, str(path), sf.sha256, cfg)
-        per_file.append({"file_sha256": sf.sha256, "source_file": str(path), "size_bytes": len(sf.data),
+        parsed = parse_session_file(sf.data, name, sf.sha256, cfg)
+        per_file.append({"file_sha256": sf.sha256, "source_file": name, "size_bytes": len(sf.data),
                          "lines": parsed.lines, "messages": parsed.messages.num_rows})
         parts.append(parsed)
         if i % 100 == 0:
             say(f"read {i}/{len(files)} files")
     batch = merge_parsed(parts)
     report.lines = batch.lines
-    messages = batch.messages
-    report.messages = messages.num_rows
-    exchanges, unpaired = pair_exchanges(messages)
-    quarantine = pa.concat_tables([batch.quarantine, unpaired])
-    # Growing log files are re-read whole: keep only what the warehouse does not hold yet.
-    messages = not_in(messages, "message_id", read_table(home, "messages", columns=["message_id"])["message_id"])
+    report.messages = batch.messages.num_rows
+    # Growing log files are re-read whole, and a turn may arrive in a later file or batch: pair this batch's
+    # messages together with the warehouse's messages of the same turns, then keep only what is new.
+    earlier, paired = _earlier_messages(home, batch.messages)
+    exchanges, unpaired = pair_exchanges(batch.messages, earlier, paired["message_id"])
+    messages = _first_copies(not_in(batch.messages, "message_id", earlier["message_id"]))
+    batch_ids = batch.messages["message_id"]
+    ours = pc.or_(pc.is_in(exchanges["user_message_id"], value_set=batch_ids),
+                  pc.is_in(exchanges["assistant_message_id"], value_set=batch_ids))
+    exchanges = exchanges.filter(ours)
     before = exchanges.num_rows
-    exchanges = not_in(exchanges, "exchange_id", read_table(home, "exchanges", columns=["exchange_id"])["exchange_id"])
+    exchanges = not_in(exchanges, "exchange_id", paired["exchange_id"])
     report.exchanges_skipped = before - exchanges.num_rows
     report.exchanges_added = exchanges.num_rows
+    found = pa.concat_tables([_quarantine_table(unreadable), batch.quarantine, unpaired])
+    quarantine = _new_quarantine(home, found)
+    report.quarantine_known = found.num_rows - quarantine.num_rows
     report.quarantined = Counter(quarantine["reason"].to_pylist())
-    all_messages = pa.concat_tables([read_table(home, "messages", columns=["message_id", "role"]),
-                                     messages.select(["message_id", "role"])])
+    all_messages = pa.concat_tables([earlier.select(["message_id", "role"]), messages.select(["message_id", "role"])])
     check(home, run_id, "exchanges", exchanges_frame(exchanges, all_messages), id_column="exchange_id")
     write_table(home, "messages", run_id, messages)
     write_table(home, "exchanges", run_id, exchanges)
     write_table(home, "quarantine", run_id, quarantine)
-    # Last: a crash before this line leaves the files un-marked, so the next ingest redoes them
-    # and the id checks above drop what already landed.
+    # Last: a crash before this line leaves the files un-marked, so the next ingest redoes them and the
+    # id and quarantine-key checks above drop what already landed.
     _write_files_table(home, run_id, per_file, exchanges, quarantine)
     record_run(home, run_id, "ingest", started, "completed", input_files=report.input_files,
                input_sha256=report.input_sha256, summary=report.as_dict())
+    _say_quarantine(say, run_id, quarantine, report.unreadable)
     return report
+
+
+def _say_quarantine(say, run_id: str, quarantine: pa.Table, unreadable: list[str]) -> None:
+    """One line per newly quarantined line (file:line: reason — detail), an unreadable file every time."""
+    for text in unreadable:
+        say(f"slowwave: quarantined {text}; it is read again by the next ingest")
+    rows = quarantine.filter(pc.not_equal(quarantine["reason"], "unreadable"))
+    for r in rows.slice(0, SHOWN_QUARANTINE).select(["source_file", "line_no", "reason", "detail"]).to_pylist():
+        detail = r["detail"] if len(r["detail"]) <= 160 else r["detail"][:157] + "..."
+        say(f"slowwave: quarantined {r['source_file']}:{r['line_no']}: {r['reason']} — {detail}")
+    if rows.num_rows > SHOWN_QUARANTINE:
+        say(f"slowwave: ... and {rows.num_rows - SHOWN_QUARANTINE} more quarantined line(s): "
+            f"select * from quarantine where run_id = '{run_id}'")
+
+
+def _quarantine_table(rows: list[tuple]) -> pa.Table:
+    cols = list(zip(*rows)) if rows else [[] for _ in QUARANTINE.names]
+    return pa.Table.from_arrays([pa.array(list(c), f.type) for c, f in zip(cols, QUARANTINE)], schema=QUARANTINE)
+
+
+def _first_copies(messages: pa.Table) -> pa.Table:
+    """Each message_id once (its first line in file order): the same message in two files is one message."""
+    seen: set[str] = set()
+    keep = []
+    for mid in messages["message_id"].to_pylist():
+        keep.append(mid not in seen)
+        seen.add(mid)
+    return messages.filter(pa.array(keep, pa.bool_())) if not all(keep) else messages
+
+
+def _warehouse_sql(home: Home, table: str) -> str | None:
+    files = table_files(home, table)
+    if not files:
+        return None
+    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{paths}], hive_partitioning=false)"
+
+
+def _earlier_messages(home: Home, messages: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The warehouse's messages (with run_id) of the batch's (session, turn)s, and the exchanges they form."""
+    msg_cols = [n for n in schema_of("messages").names if n != "run_id"] + ["run_id"]
+    earlier = pa.schema([schema_of("messages").field(n) for n in msg_cols]).empty_table()
+    paired = pa.schema([("exchange_id", pa.string()), ("message_id", pa.string())]).empty_table()
+    msg_src, ex_src = _warehouse_sql(home, "messages"), _warehouse_sql(home, "exchanges")
+    if messages.num_rows == 0 or msg_src is None:
+        return earlier, paired
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("batch", messages.select(["session_id", "turn"]))
+    con.execute("CREATE TEMP TABLE k AS SELECT DISTINCT session_id, turn FROM batch")
+    cols = ", ".join(f'm."{c}"' for c in msg_cols)
+    earlier = con.sql(f"SELECT {cols} FROM {msg_src} m JOIN k ON m.session_id = k.session_id AND m.turn = k.turn"
+                      ).to_arrow_table().cast(earlier.schema)
+    if ex_src is not None:
+        paired = con.sql(f"""
+            SELECT e.exchange_id, unnest([e.user_message_id, e.assistant_message_id]) AS message_id
+            FROM {ex_src} e JOIN k ON e.session_id = k.session_id AND e.turn = k.turn""").to_arrow_table()
+    con.close()
+    return earlier, paired
+
+
+def _new_quarantine(home: Home, rows: pa.Table) -> pa.Table:
+    """The rows not quarantined before, keyed by file + line + sha256 of the raw bytes (first of each key kept):
+    a re-read grown file or a rerun after a crash adds no row twice."""
+    if rows.num_rows == 0:
+        return rows
+    digests = [hashlib.sha256(b).hexdigest() for b in rows["raw"].to_pylist()]
+    keys = list(zip(rows["source_file"].to_pylist(), rows["line_no"].to_pylist(), digests))
+    known: set[tuple] = set()
+    src = _warehouse_sql(home, "quarantine")
+    if src is not None:
+        con = duckdb.connect(":memory:")
+        con.register("f", pa.table({"source_file": pa.array(sorted({k[0] for k in keys}), pa.string())}))
+        known = set(con.sql(f"SELECT q.source_file, q.line_no, sha256(q.raw) FROM {src} q "
+                            "SEMI JOIN f ON q.source_file = f.source_file").fetchall())
+        con.close()
+    keep = []
+    for key in keys:
+        keep.append(key not in known)
+        known.add(key)
+    return rows.filter(pa.array(keep, pa.bool_()))
 
 
 def _write_files_table(home: Home, run_id: str, per_file: list[dict], exchanges: pa.Table,

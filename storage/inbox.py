@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.errors import InputError
 from storage.ids import sha256_bytes
+
+
+class UnreadableFile(InputError):
+    """A session file that exists but cannot be read (permissions, I/O error, removed meanwhile)."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{display_path(path)}: {reason}")
+
+
+def display_path(path: Path) -> str:
+    """A path as text that is always valid UTF-8: undecodable bytes of a file name are shown as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -28,7 +43,7 @@ def list_session_files(paths: list[Path], pattern: str = "*.jsonl") -> list[Path
         elif p.is_file():
             found.append(p)
         else:
-            raise InputError(f"{p}: no such file or folder")
+            raise InputError(f"{display_path(p)}: no such file or folder")
     seen: set[Path] = set()
     unique = []
     for f in found:
@@ -44,5 +59,5 @@ def read_session_file(path: Path) -> SessionFile:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        raise UnreadableFile(path, f"cannot read ({exc.strerror or type(exc).__name__})") from None
     return SessionFile(path=path, data=data, sha256=sha256_bytes(data))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -18,10 +19,15 @@ from storage.ids import exchange_id, message_id
 from storage.schemas import without_run_id
 
 ROLES = ("user", "assistant")
+TURN_MAX = 2**63 - 1  # turns are int64 in every table
 _FIELDS = (("timestamp", str), ("session_id", str), ("turn", int), ("role", str), ("content", str))
 _RAW_SCHEMA = pa.schema([("timestamp", pa.string()), ("session_id", pa.string()), ("turn", pa.int64()),
                          ("role", pa.string()), ("content", pa.string())])
 _TS = pa.timestamp("us", tz="UTC")
+# The instants a Python datetime can hold, as the int64 microseconds Arrow stores.
+_TS_MIN = pa.scalar(datetime.min.replace(tzinfo=timezone.utc), _TS).value
+_TS_MAX = pa.scalar(datetime.max.replace(tzinfo=timezone.utc), _TS).value
+_PARSE = pajson.ParseOptions(explicit_schema=_RAW_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False)
 
 
 class IngestConfig(BaseModel):
@@ -69,10 +75,19 @@ def _check(obj: object) -> tuple[str, str] | None:
         value = obj[name]
         if not isinstance(value, typ) or isinstance(value, bool):
             return "wrong-type", f"field '{name}' must be {typ.__name__}, got {type(value).__name__}"
+    for name, typ in _FIELDS:
+        if typ is str:
+            try:
+                obj[name].encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate escape such as "\ud800": valid JSON, not text
+                return "invalid-unicode", (f"field '{name}' holds a lone surrogate \\u{ord(obj[name][exc.start]):04x} "
+                                           f"at character {exc.start}, which is not Unicode text")
     if obj["role"] not in ROLES:
-        return "unknown-role", f"role {obj['role']!r} is not one of {', '.join(ROLES)}"
+        return "unknown-role", f"role {obj['role'][:40]!r} is not one of {', '.join(ROLES)}"
     if obj["turn"] < 0:
-        return "wrong-type", f"field 'turn' must be >= 0, got {obj['turn']}"
+        return "wrong-type", f"field 'turn' must be >= 0, got {str(obj['turn'])[:40]}"
+    if obj["turn"] > TURN_MAX:
+        return "out-of-range", f"field 'turn' is {str(obj['turn'])[:40]}, above the largest turn {TURN_MAX}"
     if not obj["session_id"].strip():
         return "wrong-type", "field 'session_id' is empty"
     return None
@@ -106,8 +121,7 @@ def _parse_fast(data: bytes, source_file: str, file_sha256: str, cfg: IngestConf
     if lengths.min() < 2 or lengths.max() > cfg.max_message_bytes:
         return None  # blank lines shift line numbers; long lines are quarantined
     try:
-        raw = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(
-            explicit_schema=_RAW_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False))
+        raw = pajson.read_json(io.BytesIO(data), parse_options=_PARSE)
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if raw.num_rows != len(ends) or any(raw[c].null_count for c in _RAW_SCHEMA.names):
@@ -121,11 +135,25 @@ def _parse_fast(data: bytes, source_file: str, file_sha256: str, cfg: IngestConf
         ts = pc.cast(raw["timestamp"], _TS).combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if pc.min(ts).value < _TS_MIN or pc.max(ts).value > _TS_MAX:
+        return None  # beyond what a datetime holds (e.g. year 9999 at UTC-5): the careful path quarantines it
     cols = {name: raw[name].to_pylist() for name in ("session_id", "turn", "role", "content")}
     cols["timestamp_raw"] = raw["timestamp"].to_pylist()
     cols["timestamp"] = ts
     cols["line_no"] = list(range(1, raw.num_rows + 1))
     return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), _quarantine_rows([]), raw.num_rows)
+
+
+def _decode_deep(raw: bytes) -> dict | None:
+    """A line nested too deeply for `json`: Arrow's parser reads its five fields (deep extras are skipped,
+    as on the fast path); None when that does not give one complete message."""
+    try:
+        row = pajson.read_json(io.BytesIO(raw + b"\n"), parse_options=_PARSE)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if row.num_rows != 1 or any(row[c].null_count for c in _RAW_SCHEMA.names):
+        return None
+    return row.to_pylist()[0]
 
 
 def _parse_careful(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile:
@@ -148,7 +176,12 @@ def _parse_careful(data: bytes, source_file: str, file_sha256: str, cfg: IngestC
             except UnicodeDecodeError as exc:
                 problem = ("invalid-utf8", f"byte {exc.start}: {exc.reason}")
             except ValueError as exc:
-                problem = ("invalid-json", str(exc))
+                problem = ("invalid-json", str(exc)[:200])
+            except RecursionError:
+                obj = _decode_deep(raw)
+                if obj is None:
+                    problem = ("too-deep", "JSON nested deeper than the parser's limit (about "
+                               f"{sys.getrecursionlimit()} levels) and not a message object")
         if problem is None:
             problem = _check(obj)
         if problem is None:
@@ -156,6 +189,8 @@ def _parse_careful(data: bytes, source_file: str, file_sha256: str, cfg: IngestC
                 ts = _parse_timestamp(obj["timestamp"])
             except ValueError:
                 problem = ("bad-timestamp", f"timestamp {obj['timestamp'][:40]!r} is not ISO-8601")
+            except OverflowError:
+                problem = ("bad-timestamp", f"timestamp {obj['timestamp'][:40]!r} is outside years 1-9999 in UTC")
         if problem:
             bad.append((source_file, file_sha256, line_no, problem[0], problem[1], raw))
             continue
@@ -183,35 +218,59 @@ def merge_parsed(parts: list[ParsedFile]) -> ParsedFile:
 
 
 # Window functions run over keys only; the texts are gathered afterwards by row index.
+# `prio`: 0 = a warehouse message already in an exchange, 1 = any other warehouse message, 2 = this batch's.
+# A message_id seen twice is one message (its first copy stands for it); per (session, turn, role) the first
+# message wins, in that order, then by arrival (run id), file and line.
 _RANK_SQL = """
-SELECT idx, role, nth, roles FROM (
-  SELECT idx, role,
-         row_number() OVER (PARTITION BY session_id, turn, role ORDER BY source_file, line_no) AS nth,
-         count(DISTINCT role) OVER (PARTITION BY session_id, turn) AS roles,
-         session_id, turn
+WITH once AS (
+  SELECT *, bool_or(prio = 2) OVER (PARTITION BY message_id) AS in_batch,
+         row_number() OVER (PARTITION BY message_id ORDER BY prio, arrival, source_file, line_no) AS copy
   FROM keys
 )
+SELECT idx, session_id, turn, role, source_file, line_no, in_batch,
+       row_number() OVER (PARTITION BY session_id, turn, role ORDER BY prio, arrival, source_file, line_no) AS nth,
+       count(DISTINCT role) OVER (PARTITION BY session_id, turn) AS roles
+FROM once WHERE copy = 1
 """
 _PAIR_SQL = """
-WITH r AS (SELECT k.idx, k.session_id, k.turn, k.role, k.source_file, k.line_no
-           FROM keys k JOIN ranked USING (idx) WHERE ranked.nth = 1 AND ranked.roles = 2)
+WITH r AS (SELECT * FROM ranked WHERE nth = 1 AND roles = 2)
 SELECT u.idx AS u, a.idx AS a FROM r u JOIN r a ON u.session_id = a.session_id AND u.turn = a.turn
 WHERE u.role = 'user' AND a.role = 'assistant'
 ORDER BY u.source_file, u.line_no
 """
 
 
-def pair_exchanges(messages: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Pair the user and assistant message of each (session, turn); unpaired lines go to quarantine."""
-    keys = messages.select(["session_id", "turn", "role", "source_file", "line_no"]).append_column(
-        "idx", pa.array(np.arange(messages.num_rows, dtype=np.int64)))
+def pair_exchanges(messages: pa.Table, earlier: pa.Table | None = None,
+                   paired: pa.Array | None = None) -> tuple[pa.Table, pa.Table]:
+    """Pair the user and assistant message of each (session, turn); unpaired lines go to quarantine.
+
+    `messages` are this batch's. `earlier` (messages' columns plus `run_id`) are the warehouse's messages of the
+    same (session, turn)s and `paired` the ids of those already in an exchange: a turn that already has an
+    exchange keeps it (a later message for it is a duplicate-turn), and a turn split across batches pairs as
+    if it came in one. A message read again (same content, same id) is the same message, not a duplicate.
+    Returns every exchange the pool forms (known ones too: the caller drops those by id) and quarantine rows
+    for this batch's lines only.
+    """
+    if earlier is None:
+        earlier = MESSAGES.empty_table().append_column("run_id", pa.array([], pa.string()))
+    pool = pa.concat_tables([earlier.select(MESSAGES.names), messages.select(MESSAGES.names)])
+    known = pa.array([], pa.string()) if paired is None else paired
+    prio = pa.concat_arrays([
+        pc.if_else(pc.is_in(earlier["message_id"], value_set=known), 0, 1).combine_chunks().cast(pa.int8()),
+        pa.array(np.full(messages.num_rows, 2, dtype=np.int8)),
+    ])
+    arrival = pa.concat_arrays([earlier["run_id"].combine_chunks().cast(pa.string()),
+                                pa.array([""] * messages.num_rows, pa.string())])
+    keys = pool.select(["message_id", "session_id", "turn", "role", "source_file", "line_no"]).append_column(
+        "idx", pa.array(np.arange(pool.num_rows, dtype=np.int64))).append_column("prio", prio).append_column(
+        "arrival", arrival)
     con = duckdb.connect(":memory:")
     con.register("keys", keys)
     ranked = con.sql(_RANK_SQL).to_arrow_table()
     con.register("ranked", ranked)
     order = con.sql(_PAIR_SQL).to_arrow_table()
     con.close()
-    u, a = messages.take(order["u"]), messages.take(order["a"])
+    u, a = pool.take(order["u"]), pool.take(order["a"])
     ids = [exchange_id(s, t, ut, at) for s, t, ut, at in zip(
         u["session_id"].to_pylist(), u["turn"].to_pylist(), u["content"].to_pylist(), a["content"].to_pylist())]
     exchanges = pa.table({
@@ -221,18 +280,19 @@ def pair_exchanges(messages: pa.Table) -> tuple[pa.Table, pa.Table]:
         "source_file": u["source_file"], "file_sha256": u["file_sha256"],
         "user_line": u["line_no"], "assistant_line": a["line_no"],
     }, schema=EXCHANGES)
-    return exchanges, _unpaired(messages, ranked)
+    return exchanges, _unpaired(pool, ranked)
 
 
 def _unpaired(messages: pa.Table, ranked: pa.Table) -> pa.Table:
-    """Quarantine rows for duplicate messages of a turn and turns missing one side."""
-    bad = ranked.filter(pc.or_(pc.greater(ranked["nth"], 1), pc.less(ranked["roles"], 2)))
+    """Quarantine rows for this batch's duplicate messages of a turn and turns missing one side."""
+    bad = ranked.filter(pc.and_(ranked["in_batch"],
+                                pc.or_(pc.greater(ranked["nth"], 1), pc.less(ranked["roles"], 2))))
     rows = []
     for idx, nth in zip(bad["idx"].to_pylist(), bad["nth"].to_pylist()):
         m = {k: messages[k][idx].as_py() for k in ("source_file", "file_sha256", "line_no", "session_id",
                                                     "turn", "role", "content")}
         if nth > 1:
-            reason, detail = "duplicate-turn", f"a second {m['role']} message for session {m['session_id']!r} turn {m['turn']}"
+            reason, detail = "duplicate-turn", f"a second {m['role']} message for session {m['session_id'][:80]!r} turn {m['turn']}"
         elif m["role"] == "user":
             reason, detail = "no-answer", f"user message of turn {m['turn']} has no assistant reply"
         else:
