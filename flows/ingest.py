@@ -25,12 +25,12 @@ from storage.runs import read_committed, record_run, utcnow
 from storage.schemas import schema_of
 from storage.warehouse import read_table, table_files, write_table
 from tasks.ingest import (
-    QUARANTINE,
     IngestConfig,
     ParsedFile,
     merge_parsed,
     pair_exchanges,
     parse_session_file,
+    quarantine_rows,
 )
 
 
@@ -173,7 +173,7 @@ def _ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str 
     exchanges = not_in(exchanges, "exchange_id", paired["exchange_id"])
     report.exchanges_skipped = before - exchanges.num_rows
     report.exchanges_added = exchanges.num_rows
-    found = pa.concat_tables([_quarantine_table(unreadable), batch.quarantine, unpaired])
+    found = pa.concat_tables([quarantine_rows(unreadable), batch.quarantine, unpaired])
     quarantine = _new_quarantine(home, found)
     report.quarantine_known = found.num_rows - quarantine.num_rows
     report.quarantined = Counter(quarantine["reason"].to_pylist())
@@ -202,11 +202,6 @@ def _say_quarantine(say, run_id: str, quarantine: pa.Table, unreadable: list[str
     if rows.num_rows > SHOWN_QUARANTINE:
         say(f"slowwave: ... and {rows.num_rows - SHOWN_QUARANTINE} more quarantined line(s): "
             f"select * from quarantine where run_id = '{run_id}'")
-
-
-def _quarantine_table(rows: list[tuple]) -> pa.Table:
-    cols = list(zip(*rows)) if rows else [[] for _ in QUARANTINE.names]
-    return pa.Table.from_arrays([pa.array(list(c), f.type) for c, f in zip(cols, QUARANTINE)], schema=QUARANTINE)
 
 
 def _first_copies(messages: pa.Table) -> pa.Table:

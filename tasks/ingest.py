@@ -54,7 +54,8 @@ class ParsedFile:
     lines: int
 
 
-def _quarantine_rows(rows: list[tuple[str, str, int, str, str, bytes]]) -> pa.Table:
+def quarantine_rows(rows: list[tuple[str, str, int, str, str, bytes]]) -> pa.Table:
+    """Quarantine rows (source_file, file_sha256, line_no, reason, detail, raw) as a table of the quarantine schema."""
     cols = list(zip(*rows)) if rows else [[] for _ in QUARANTINE.names]
     return pa.Table.from_arrays([pa.array(list(c), f.type) for c, f in zip(cols, QUARANTINE)], schema=QUARANTINE)
 
@@ -141,7 +142,7 @@ def _parse_fast(data: bytes, source_file: str, file_sha256: str, cfg: IngestConf
     cols["timestamp_raw"] = raw["timestamp"].to_pylist()
     cols["timestamp"] = ts
     cols["line_no"] = list(range(1, raw.num_rows + 1))
-    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), _quarantine_rows([]), raw.num_rows)
+    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), quarantine_rows([]), raw.num_rows)
 
 
 def _decode_deep(raw: bytes) -> dict | None:
@@ -199,13 +200,13 @@ def _parse_careful(data: bytes, source_file: str, file_sha256: str, cfg: IngestC
         cols["timestamp_raw"].append(obj["timestamp"])
         cols["timestamp"].append(ts)
         cols["line_no"].append(line_no)
-    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), _quarantine_rows(bad), lines)
+    return ParsedFile(_messages_from_columns(cols, source_file, file_sha256), quarantine_rows(bad), lines)
 
 
 def parse_session_file(data: bytes, source_file: str, file_sha256: str, cfg: IngestConfig) -> ParsedFile:
     """Parse one JSONL session file; every line becomes a message or a quarantine row."""
     if not data.strip():
-        q = _quarantine_rows([(source_file, file_sha256, 0, "empty-file", "the file holds no messages", data[:1024])])
+        q = quarantine_rows([(source_file, file_sha256, 0, "empty-file", "the file holds no messages", data[:1024])])
         return ParsedFile(MESSAGES.empty_table(), q, 0)
     return _parse_fast(data, source_file, file_sha256, cfg) or _parse_careful(data, source_file, file_sha256, cfg)
 
@@ -299,4 +300,4 @@ def _unpaired(messages: pa.Table, ranked: pa.Table) -> pa.Table:
             reason, detail = "no-question", f"assistant message of turn {m['turn']} has no user message"
         rows.append((m["source_file"], m["file_sha256"], m["line_no"], reason, detail, m["content"].encode()))
     rows.sort(key=lambda r: (r[0], r[2]))
-    return _quarantine_rows(rows)
+    return quarantine_rows(rows)
