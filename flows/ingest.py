@@ -53,7 +53,11 @@ class IngestReport:
 
     @property
     def nothing_readable(self) -> bool:
-        """True when files were given but not one message could be read from them."""
+        """True when files were given but not one message could be read from them.
+
+        The CLI's exit code: 1 only then. Bad lines and unreadable files are quarantined and named on stderr, one
+        line each, and the rest is ingested with exit 0, so one bad file never holds back a night's logs.
+        """
         return self.files > 0 and self.messages == 0 and self.files_skipped == 0
 
     def line(self) -> str:
