@@ -200,3 +200,19 @@ def test_casual_wordings(texts, fact):
 def test_casual_near_misses(texts, fact_type):
     wrong = {"family_name": "Comet", "family_job": "producer", "family_home": "Lyon"}.get(fact_type)
     assert not [f for f in _facts(*texts) if f[0] == fact_type and (wrong is None or f[2] == wrong)]
+
+
+@pytest.mark.parametrize("text, fact_type, value", [
+    ("I live in Denver. My.", "residence", "Denver"),
+    ("I live in Madrid. Henceforth.", "residence", "Madrid"),
+    ("I live in Rio. My mum too.", "residence", "Rio"),
+    ("I work at Google. My boss is kind.", "workplace", "Google"),
+    ("My parents live in Faro. Dad is retired.", "family_home", "Faro"),
+    # A dot inside a name is kept: abbreviations, initials, 'St.Gallen'.
+    ("I live in St. Louis.", "residence", "St. Louis"),
+    ("I live in Washington D.C. now", "residence", "Washington D.C"),
+    ("We moved to St.Gallen last year", "residence", "St.Gallen"),
+    ("I work as a nurse at St. Olav Hospital.", "workplace", "St. Olav Hospital"),
+])
+def test_a_place_or_workplace_ends_where_its_sentence_ends(text, fact_type, value):
+    assert [f[2] for f in _facts(text) if f[0] == fact_type] == [value]

@@ -12,8 +12,14 @@ from tasks.vocabulary import BREEDS, JOB_ENDINGS, PETS, REL_ALIAS, RELS
 I = re.IGNORECASE
 UP, LO = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
 NAME = rf"(?-i:[{UP}][{LO}'’-]+(?: [{UP}][{LO}'’-]+){{0,2}})"
-PLACE = rf"(?-i:[{UP}][\w'’.-]*(?:(?: | (?:de|da|do|dos|del|di|la|le|of|upon|on|am|sur) )[{UP}][\w'’-]*){{0,3}})"
-ORG = r"(?-i:[A-Z0-9][\w&'’.-]*(?:(?: | of | de | and | & | for )[A-Z0-9][\w&'’.-]*){0,4})"
+# A dot inside a place or organisation name belongs to it only after an abbreviation ('St. Olav', 'Mt. Fuji'),
+# in initials ('D.C.') or between letters ('St.Gallen'); any other dot ends the sentence: 'I live in Denver. My
+# dog ...' is about Denver.
+ABBREV = r"(?:(?:St|Ste|Sta|Sto|Mt|Mte|Ft|Pt|Pte|Sr|Sra|Co|Inc|Ltd|Corp|Bros|Dr|Univ|Dept)\.(?!\w)|(?:[A-Z]\.){2,})"
+PLACE = (rf"(?-i:(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)(?:(?: | (?:de|da|do|dos|del|di|la|le|of|upon|on|am|sur) )"
+         rf"(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)){{0,3}})")
+ORG = (rf"(?-i:(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)(?:(?: | of | de | and | & | for )(?!I\b)"
+       rf"(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)){{0,4}})")
 BRAND = r"(?-i:[A-Z][\w-]*(?: [A-Z0-9][\w-]*){0,3})"
 PHRASE = r"[^.!?;:\n]{1,60}?"  # a lazy clause; cut by STOP below
 STOP = r"(?=\s*(?:[.!?;:\n()]|[-–—] |$)|,|\s+(?:but|because|since|though|although|when|while|if|so|which|especially|even)\b)"
