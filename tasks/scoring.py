@@ -3,10 +3,10 @@
 The rules are the source paper's heuristics plus a `personal` bonus, so that a short message that
 states a fact about the user ("I live in Oslo") is kept while "hey" and "thanks" are not.
 
-Scores are computed in integer hundredths ("points") and divided once at the end, so the DuckDB
-implementation and the per-row Python one give bit-identical floats, and `combined == 0.35` is an
-exact comparison. Every marker list is a tuple of regex fragments valid in both RE2 (DuckDB) and
-Python `re`: matched case-insensitively, and a fragment that starts (ends) with a letter or digit
+Scores are computed in integer hundredths ("points") and divided once at the end, so the column-wise
+implementation (numpy over the text column's bytes, RE2 searches of whole columns through
+pyarrow.compute) and the per-row Python one give bit-identical floats, and `combined == 0.35` is an
+exact comparison. Every marker list is a tuple of regex fragments valid in both RE2 and Python `re`: matched case-insensitively, and a fragment that starts (ends) with a letter or digit
 must start (end) at an ASCII word boundary, so "i like" does not fire on "i likely".
 """
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storage.schemas import without_run_id
@@ -123,72 +125,142 @@ def _caps_regex(cfg: ScoringConfig) -> str:
     return r"\b[A-Z]{%d,}\b" % cfg.caps_min_letters
 
 
-
-
 SCORED_SCHEMA = without_run_id("scored_exchanges")
+RULE_NAMES = ("novelty:long", "novelty:question", "novelty:marker", "importance:correction", "importance:preference",
+              "importance:personal", "importance:emphatic", "utility:procedural", "utility:project", "utility:trivial")
 
 
 def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _scoring_sql(cfg: ScoringConfig) -> str:
-    m = lambda frags: f"regexp_matches(user_text, {_sql_str(marker_regex(frags))})"  # noqa: E731
-    domain = _sql_str(marker_regex(cfg.domain_markers))
-    emph = (f"(contains(user_text, '!')::INT + {m(cfg.emphatic_words)}::INT"
-            f" + regexp_matches(user_text, {_sql_str(_caps_regex(cfg))})::INT)")
-    return f"""
-    WITH f AS (
-      SELECT exchange_id,
-        regexp_matches(user_text, {_sql_str(at_least_words_regex(cfg.long_words + 1))}) AS long,
-        NOT regexp_matches(user_text, {_sql_str(at_least_words_regex(cfg.trivial_words))}) AS trivial,
-        contains(user_text, '?') AS question,
-        len(list_distinct(list_transform(regexp_extract_all(user_text, {domain}), lambda x: lower(x)))) AS markers,
-        {m(cfg.correction_markers)} AS correction,
-        {m(cfg.preference_markers)} AS preference,
-        {m(cfg.personal_markers)} AS personal,
-        least({emph}, {cfg.emphatic_max_kinds}) AS emph,
-        {m(cfg.procedural_markers)} AS procedural,
-        {m(cfg.project_markers)} AS project
-      FROM exchanges
-    ), p AS (
-      SELECT *,
-        least(greatest({_pts(cfg.novelty_baseline)} + long::INT * {_pts(cfg.long_bonus)}
-          + question::INT * {_pts(cfg.question_bonus)}
-          + least(markers * {_pts(cfg.marker_bonus)}, {_pts(cfg.marker_cap)}), 0), 100) AS n,
-        least(greatest({_pts(cfg.importance_baseline)} + correction::INT * {_pts(cfg.correction_bonus)}
-          + preference::INT * {_pts(cfg.preference_bonus)} + personal::INT * {_pts(cfg.personal_bonus)}
-          + emph * {_pts(cfg.emphatic_bonus)}, 0), 100) AS i,
-        least(greatest({_pts(cfg.utility_baseline)} + procedural::INT * {_pts(cfg.procedural_bonus)}
-          + project::INT * {_pts(cfg.project_bonus)}
-          - trivial::INT * {_pts(cfg.trivial_penalty)}, 0), 100) AS u
-      FROM f
-    )
-    SELECT exchange_id,
-      n / 100.0::DOUBLE AS novelty, i / 100.0::DOUBLE AS importance, u / 100.0::DOUBLE AS utility,
-      (n + i + u) / 300.0::DOUBLE AS combined,
-      (n + i + u) / 300.0::DOUBLE >= $threshold::DOUBLE AS retained,
-      list_filter([
-        CASE WHEN long THEN 'novelty:long' END, CASE WHEN question THEN 'novelty:question' END,
-        CASE WHEN markers > 0 THEN 'novelty:marker' END, CASE WHEN correction THEN 'importance:correction' END,
-        CASE WHEN preference THEN 'importance:preference' END, CASE WHEN personal THEN 'importance:personal' END,
-        CASE WHEN emph > 0 THEN 'importance:emphatic' END, CASE WHEN procedural THEN 'utility:procedural' END,
-        CASE WHEN project THEN 'utility:project' END, CASE WHEN trivial THEN 'utility:trivial' END
-      ], lambda x: x IS NOT NULL) AS rules
-    FROM p
+def _union(patterns: list[str]) -> str:
+    # Each alternative in its own group, so one's (?i) does not reach the next (RE2 scopes flags to a group).
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+def _search(text: pa.Array, patterns: list[str]) -> list[np.ndarray]:
+    """For each pattern, one bool per row of `text`: does the pattern match anywhere in it (RE2).
+
+    Markers are rare, so the union of the patterns is searched first and only the rows it matches are
+    split further (half the patterns each): a row the union misses matches none of them, so the answer
+    is exact while most rows cost one search instead of one per pattern.
     """
+    if len(patterns) == 1:
+        return [pc.match_substring_regex(text, patterns[0]).to_numpy(zero_copy_only=False)]
+    hit = pc.match_substring_regex(text, _union(patterns)).to_numpy(zero_copy_only=False)
+    out = [np.zeros(len(text), dtype=bool) for _ in patterns]
+    rows = np.flatnonzero(hit)
+    if rows.size:
+        sub, half = text.filter(hit), len(patterns) // 2
+        for lo, hi in ((0, half), (half, len(patterns))):
+            for o, r in zip(out[lo:hi], _search(sub, patterns[lo:hi])):
+                o[rows] = r
+    return out
+
+
+def _distinct_lower_matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Per row, how many distinct lower-cased strings RE2's successive matches of `pattern` give.
+
+    One match: one. Two (the usual case beyond one): both are taken by one RE2 extraction of
+    `pattern`, a lazy gap, `pattern` again, which picks exactly the successive matches when the row
+    has two. Rows with more, or a pattern that defeats that (an empty match, its own groups), go
+    through DuckDB's regexp_extract_all as before.
+    """
+    counts = pc.count_substring_regex(text, pattern).to_numpy(zero_copy_only=False).astype(np.int64)
+    rest = counts > 2
+    two = counts == 2
+    if two.any():
+        try:
+            pair = pc.extract_regex(text.filter(two), f"(?P<a>{pattern})(?s:.*?)(?P<b>{pattern})")
+            a, b = pair.field("a"), pair.field("b")
+            if pair.null_count or pc.min(pc.binary_length(a)).as_py() == 0 or pc.min(pc.binary_length(b)).as_py() == 0:
+                raise ValueError("not two non-empty matches")
+            counts[two] = 2 - pc.equal(pc.utf8_lower(a), pc.utf8_lower(b)).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, ValueError):
+            rest |= two
+    if rest.any():
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("t", pa.table({"user_text": text.filter(rest)}))
+            counts[rest] = con.sql(
+                f"SELECT len(list_distinct(list_transform(regexp_extract_all(user_text, {_sql_str(pattern)}),"
+                " lambda x: lower(x)))) AS k FROM t").to_arrow_table().column("k").to_numpy()
+        finally:
+            con.close()
+    return counts
+
+
+def _byte_scan(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: its number of words (runs of non-ASCII-whitespace), and whether it holds '?' and '!'."""
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    _, offs_buf, data_buf = text.buffers()
+    offsets = np.frombuffer(offs_buf, dtype=width, count=len(text) + 1, offset=text.offset * np.dtype(width).itemsize)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    # One byte past the last row, so every row's first offset indexes the array (reduceat needs that).
+    data = np.append(data[offsets[0]:offsets[-1]], np.uint8(32))
+    offsets = (offsets - offsets[0]).astype(np.int64)
+    word = ~((data == 32) | ((data - np.uint8(9)) < 5))  # not ASCII whitespace: 9-13 and 32
+    starts = np.empty_like(word)
+    starts[0] = word[0]
+    np.greater(word[1:], word[:-1], out=starts[1:])  # a word byte after a space
+    starts[offsets[:-1]] = word[offsets[:-1]]  # a row's first byte follows no byte of its own
+    words = np.add.reduceat(starts, offsets[:-1], dtype=np.int32) if len(text) else np.zeros(0, np.int32)
+    words[offsets[1:] == offsets[:-1]] = 0  # reduceat gives an empty row the element at its offset
+
+    def holds(byte: str) -> np.ndarray:
+        out = np.zeros(len(text), dtype=bool)
+        out[np.searchsorted(offsets, np.flatnonzero(data == ord(byte)), side="right") - 1] = True
+        return out
+
+    return words, holds("?"), holds("!")
 
 
 def score_exchanges(exchanges: pa.Table, cfg: ScoringConfig) -> pa.Table:
-    """scored_exchanges rows (without run_id) for every exchange, computed column-wise in DuckDB."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.register("exchanges", exchanges.select(["exchange_id", "user_text"]))
-        # The threshold is bound as a parameter so it is the same double Python compares with.
-        out = con.sql(_scoring_sql(cfg), params={"threshold": cfg.retain_threshold}).to_arrow_table()
-    finally:
-        con.close()
-    return out.cast(SCORED_SCHEMA)
+    """scored_exchanges rows (without run_id) for every exchange, computed column-wise.
+
+    Word counts, '?' and '!' come from one numpy pass over the column's bytes; the marker lists from
+    RE2 (pyarrow.compute) searches of the whole column, a union first (see `_search`). The outputs
+    equal `score_exchanges_rowwise`'s exactly (tests/test_scoring.py).
+    """
+    text = exchanges.column("user_text")
+    if not pa.types.is_large_string(text.type):
+        text = text.cast(pa.string())  # an empty literal table's column is null-typed
+    text = text.combine_chunks()
+    words, question, bang = _byte_scan(text)
+    long, trivial = words > cfg.long_words, words < cfg.trivial_words
+    # personal is the longest list and the most frequent hit: searched on its own, not in the union.
+    (personal,) = _search(text, [marker_regex(cfg.personal_markers)])
+    names = ("domain", "correction", "preference", "emphatic", "caps", "procedural", "project")
+    rare = dict(zip(names, _search(text, [
+        marker_regex(cfg.domain_markers), marker_regex(cfg.correction_markers),
+        marker_regex(cfg.preference_markers), marker_regex(cfg.emphatic_words), _caps_regex(cfg),
+        marker_regex(cfg.procedural_markers), marker_regex(cfg.project_markers)])))
+    markers = np.zeros(len(text), dtype=np.int64)
+    if rare["domain"].any():
+        markers[rare["domain"]] = _distinct_lower_matches(text.filter(rare["domain"]),
+                                                          marker_regex(cfg.domain_markers))
+    emph = np.minimum(bang.astype(np.int64) + rare["emphatic"] + rare["caps"], cfg.emphatic_max_kinds)
+    n = (_pts(cfg.novelty_baseline) + long * _pts(cfg.long_bonus) + question * _pts(cfg.question_bonus)
+         + np.minimum(markers * _pts(cfg.marker_bonus), _pts(cfg.marker_cap)))
+    i = (_pts(cfg.importance_baseline) + rare["correction"] * _pts(cfg.correction_bonus)
+         + rare["preference"] * _pts(cfg.preference_bonus) + personal * _pts(cfg.personal_bonus)
+         + emph * _pts(cfg.emphatic_bonus))
+    u = (_pts(cfg.utility_baseline) + rare["procedural"] * _pts(cfg.procedural_bonus)
+         + rare["project"] * _pts(cfg.project_bonus) - trivial * _pts(cfg.trivial_penalty))
+    n, i, u = (np.clip(x.astype(np.int64), 0, 100) for x in (n, i, u))
+    combined = (n + i + u) / 300.0
+    fired = np.column_stack([long, question, markers > 0, rare["correction"], rare["preference"], personal,
+                             emph > 0, rare["procedural"], rare["project"], trivial])
+    # Row-major: each row's rules in RULE_NAMES order, row after row.
+    rule_of = (np.flatnonzero(fired) % len(RULE_NAMES)).astype(np.int32)
+    offsets = np.zeros(len(text) + 1, dtype=np.int32)
+    np.cumsum(fired.sum(axis=1, dtype=np.int32), out=offsets[1:])
+    values = pa.DictionaryArray.from_arrays(pa.array(rule_of), pa.array(RULE_NAMES)).cast(pa.string())
+    columns = [exchanges.column("exchange_id").cast(pa.string()).combine_chunks(), pa.array(n / 100.0), pa.array(i / 100.0),
+               pa.array(u / 100.0), pa.array(combined), pa.array(combined >= cfg.retain_threshold),
+               pa.ListArray.from_arrays(pa.array(offsets), values)]
+    return pa.Table.from_arrays(columns, schema=SCORED_SCHEMA)
 
 
 def score_exchanges_rowwise(exchanges: pa.Table, cfg: ScoringConfig) -> pa.Table:

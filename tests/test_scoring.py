@@ -104,3 +104,54 @@ def test_config_is_frozen_and_strict():
         ScoringConfig(unknown=1)
     with pytest.raises(ValidationError):
         CFG.long_bonus = 0.5  # type: ignore[misc]
+
+
+def _random_messages(n: int, seed: int) -> list[str]:
+    """n seeded messages built from marker words, fact phrases, filler, punctuation, capitals and odd spacing."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["error", "errors", "Bug", "bugs", "fix", "fixes", "implementation", "API", "config", "configured",
+              "because", "Python", "docker", "query", "model", "actually", "no,", "I meant", "wrong", "i prefer",
+              "I like", "I love", "i hate", "my favourite", "I live in", "my name is", "call me", "my daughter",
+              "our dog", "she's 9", "I'm a nurse", "really", "always", "NEVER", "URGENT", "OK", "how to", "How do I",
+              "steps", "first", "then", "install", "set up", "my project", "repo", "working on", "the codebase",
+              "hey", "thanks", "the", "a", "and", "to", "Oslo", "Tromsø", "café", "🙂", "x", "it", "is", "was",
+              "?", "!", "!!", "...", ",", "hello", "world", "very", "This is Ana", "likely", "noble"]
+    spaces = [" "] * 12 + ["  ", "\t", "\n", " \n ", "\u00a0"]
+    out = []
+    for _ in range(n):
+        k = rng.choice([0, 1, 1, 2, 3, 4, 5, 6, 8, 12, 20, 21, 22, 30])
+        text = "".join(rng.choice(pieces) + rng.choice(spaces) for _ in range(k))
+        out.append(rng.choice(["", " ", "\t"]) * (rng.random() < 0.1) + text.rstrip(" ") * (rng.random() < 0.97))
+    return out
+
+
+@pytest.mark.parametrize("cfg", [CFG, ScoringConfig(long_words=3, trivial_words=2, caps_min_letters=2,
+                                                    marker_cap=0.1, retain_threshold=0.4)])
+def test_column_wise_equals_row_wise_on_thousands_of_random_rows(cfg):
+    # The column-wise path searches unions of the marker lists first, takes word counts, '?' and '!' from
+    # the column's bytes and a row's two domain matches from one extraction: none of that may change a score.
+    table = _table(_random_messages(4000, seed=11) + VARIED)
+    expected = score_exchanges_rowwise(table, cfg)
+    assert score_exchanges(table, cfg).equals(expected)
+    # Several chunks, a slice that does not start at the buffer's first byte, large_string.
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=333))
+    assert score_exchanges(chunked, cfg).equals(expected)
+    assert score_exchanges(table.slice(17, 1500), cfg).equals(expected.slice(17, 1500))
+    large = table.cast(pa.schema([("exchange_id", pa.string()), ("user_text", pa.large_string())]))
+    assert score_exchanges(large, cfg).equals(expected)
+
+
+def test_domain_markers_counted_distinct_for_one_two_and_many_matches():
+    texts = ["fix this error", "error ERROR", "Bug bug", "bugs bug", "error bug fix api", "api api api", "python"]
+    rows = score_exchanges(_table(texts), CFG).to_pylist()
+    assert [r["novelty"] for r in rows] == [0.4, 0.35, 0.35, 0.4, 0.5, 0.35, 0.35]
+    assert score_exchanges(_table(texts), CFG).equals(score_exchanges_rowwise(_table(texts), CFG))
+
+
+def test_empty_input_and_empty_texts():
+    assert score_exchanges(_table([]), CFG).num_rows == 0
+    assert score_exchanges(_table([]), CFG).schema == score_exchanges_rowwise(_table([]), CFG).schema
+    table = _table(["", "", "hey"])
+    assert score_exchanges(table, CFG).equals(score_exchanges_rowwise(table, CFG))
