@@ -82,10 +82,14 @@ def publish_summary(summary: SleepSummary) -> UUID | None:
                                     description=f"sleep run {summary.run_id}: {summary.status}")
 
 
-def pair_rows(pairs: pa.Table, exchanges: pa.Table) -> list[dict]:
-    """One row per accepted pair: question, answer, grounding and the session:turn it came from."""
+def pair_rows(pairs: pa.Table, exchanges: pa.Table, firewall=None) -> list[dict]:
+    """One row per accepted pair: question, answer (secret-masked, defensively), grounding and the session:turn
+    it came from."""
+    from tasks.firewall import masker
+
+    mask = masker(firewall)
     where = {e: f"{s}:{t}" for e, s, t in zip(*(exchanges[c].to_pylist() for c in ("exchange_id", "session_id", "turn")))}
-    return [{"question": p["question"], "answer": p["answer"], "grounding": round(p["grounding"], 3),
+    return [{"question": mask(p["question"]), "answer": mask(p["answer"]), "grounding": round(p["grounding"], 3),
              "source": where.get(p["exchange_id"], f"exchange {p['exchange_id']} (not loaded)"), "pair_id": p["pair_id"]}
             for p in pairs.select(["pair_id", "exchange_id", "question", "answer", "grounding"]).to_pylist()]
 
@@ -94,24 +98,23 @@ def _description(what: str, shown: int, total: int) -> str:
     return f"{what}: {total}" if shown == total else f"{what}: first {shown} of {total} (all are in the warehouse)"
 
 
-def publish_pairs(pairs: pa.Table, exchanges: pa.Table) -> UUID | None:
-    """A table artifact of tonight's accepted pairs (first MAX_TABLE_ROWS)."""
+def publish_pairs(pairs: pa.Table, exchanges: pa.Table, firewall=None) -> UUID | None:
+    """A table artifact of tonight's accepted pairs (first MAX_TABLE_ROWS), secrets masked."""
     if not in_run():
         return None
     from prefect.artifacts import create_table_artifact
 
-    rows = pair_rows(pairs.slice(0, MAX_TABLE_ROWS), exchanges)
+    rows = pair_rows(pairs.slice(0, MAX_TABLE_ROWS), exchanges, firewall)
     return create_table_artifact(rows, key=PAIRS_KEY,
                                  description=_description("accepted pairs", len(rows), pairs.num_rows))
 
 
 def excerpt(text: str, firewall=None, limit: int = EXCERPT_CHARS) -> str:
     """text with secrets masked (firewall config, else its defaults), then cut to `limit` characters."""
-    from tasks.firewall import FirewallConfig, mask_secrets
+    from tasks.firewall import masker
 
-    cfg = firewall or FirewallConfig()
     # Mask before cutting: a cut secret could fall under the detector's minimum length and slip through.
-    masked = mask_secrets(text, cfg.entropy_bits, cfg.entropy_min_len, cfg.mask_keep)
+    masked = masker(firewall)(text)
     return masked if len(masked) <= limit else masked[:limit - 1] + "…"
 
 

@@ -151,8 +151,8 @@ def to_json(table: pa.Table, record: bool) -> str:
     return "[\n" + ",\n".join(rows) + ("\n]\n" if rows else "]\n")
 
 
-def _query(home: Home, pair, model, exchange, search) -> tuple[pa.Table, str, str, pa.Table | None]:
-    """(result, kind, title, per-run summary) for the one query asked for."""
+def _query(home: Home, pair, model, exchange, search, mask) -> tuple[pa.Table, str, str, pa.Table | None]:
+    """(result, kind, title, per-run summary) for the one query asked for; a person's words go through mask."""
     kind = "model" if model is not None else "exchange" if exchange is not None else \
         "search" if search is not None else "pair"
     con = connect(home, lineage.NEEDS[kind])
@@ -166,25 +166,30 @@ def _query(home: Home, pair, model, exchange, search) -> tuple[pa.Table, str, st
                      f"training run(s) in its ancestry")
             return rows, kind, title, summary
         if kind == "exchange":
-            rows = lineage.exchange_lineage(con, exchange)
+            rows = lineage.exchange_lineage(con, exchange, mask)
             return rows, kind, f"exchange {rows['exchange_id'][0]}", None
         if kind == "search":
             rows = lineage.search_pairs(con, search)
             return rows, kind, f"{rows.num_rows} pair(s) match {search!r}", None
-        rows = lineage.pair_lineage(con, pair)
+        rows = lineage.pair_lineage(con, pair, mask)
         return rows, kind, f"pair {rows['pair_id'][0]} ({rows['status'][0]})", None
     finally:
         con.close()
 
 
 def lineage_report(home: Home, *, pair: str | None = None, model: str | None = None, exchange: str | None = None,
-                   search: str | None = None, fmt: str = "table", out: str | None = None) -> str:
-    """Run the query and return what to print: the result, or a line saying which file holds it."""
+                   search: str | None = None, fmt: str = "table", out: str | None = None, firewall=None) -> str:
+    """Run the query and return what to print: the result, or a line saying which file holds it. Every secret
+    the firewall (`firewall`, else the home's settings) finds anywhere in a person's words is masked."""
     if fmt not in FORMATS:
         raise LineageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "parquet" and not out:
         raise LineageError("--format parquet writes a file: add --out FILE")
-    rows, kind, title, summary = _query(home, pair, model, exchange, search)
+    from flows.config import load_settings
+    from tasks.firewall import masker
+
+    mask = masker(firewall or load_settings(home.config_file).firewall)
+    rows, kind, title, summary = _query(home, pair, model, exchange, search, mask)
     record = kind in ("pair", "exchange")
     if fmt == "parquet":
         export_parquet(rows, Path(out))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from typing import Callable
 
 import duckdb
 import pyarrow as pa
@@ -33,7 +34,11 @@ NEEDS = {
     "search": ["exchanges", "gate_results", "model_versions", "pairs", "rejections", "training_examples"],
     "model": ["gate_results", "model_versions", "pairs", "training_examples"],
 }
+# What shows a person's words: the caller's secret masker (flows pass tasks.firewall.masker); this layer cannot
+# tell a secret, so without one every message's words are withheld.
+Mask = Callable[[str], str]
 WITHHELD = "[withheld: the firewall found a secret in this message]"
+NO_MASK = "[withheld: no secret masker was given]"
 _SHOWN = 5  # ids named in an "ambiguous" error
 _FULL_ID = re.compile(r"^(pr|ex)_[0-9a-f]{16}$")
 
@@ -134,9 +139,13 @@ def resolve_exchange(con: duckdb.DuckDBPyConnection, ref: str) -> str:
     return _resolve(con, ref, "ex_", "exchange", ["exchanges"], "exchange_id")
 
 
-def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], secret: set[str] | None = None) -> pa.Table:
-    """Exchanges `ids`, in that order: file + line of the user's message, session, turn, words and scores;
-    the words of one the firewall found a secret in (`secret`: exchange ids; None = look them up) withheld."""
+def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], mask: Mask | None,
+             secret: set[str] | None = None) -> pa.Table:
+    """Exchanges `ids`, in that order: file + line of the user's message, session, turn, words and scores.
+
+    The words go through `mask`, so every secret span anywhere in them is masked; a message the firewall
+    rejected a pair of as a secret (`secret`: exchange ids; None = look them up) in which `mask` finds nothing
+    is withheld whole (the secret was seen with other settings)."""
     ex = _arrow(con, f"""SELECT * FROM exchanges WHERE exchange_id IN {_in(ids)}
                          QUALIFY row_number() OVER (PARTITION BY exchange_id ORDER BY run_id) = 1""")
     runs = ex["run_id"].to_pylist()  # a sleep ingests, scores and writes messages in one run
@@ -147,16 +156,31 @@ def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], secret: set[str] | 
         secret = {r[0] for r in con.sql(f"""SELECT exchange_id FROM rejections
                                             WHERE reason = 'secret' AND exchange_id IN {_in(ids)}""").fetchall()}
     with _registered(con, _ex=ex, _msg=msg, _sc=sc):
-        return _arrow(con, f"""
-        WITH secret AS (SELECT unnest($secret::VARCHAR[]) AS exchange_id)
+        rows = _arrow(con, """
         SELECT ex.exchange_id, ex.session_id, ex.turn, ex.timestamp,
                coalesce(msg.source_file, ex.source_file) AS source_file, coalesce(msg.line_no, ex.user_line) AS line,
-               ex.assistant_line,
-               CASE WHEN secret.exchange_id IS NULL THEN ex.user_text ELSE '{WITHHELD}' END AS user_text,
+               ex.assistant_line, ex.user_text,
                sc.novelty, sc.importance, sc.utility, sc.combined, sc.retained, sc.rules
         FROM _ex ex LEFT JOIN _sc sc USING (exchange_id) LEFT JOIN _msg msg ON msg.message_id = ex.user_message_id
-        LEFT JOIN secret USING (exchange_id)
-        ORDER BY list_position($ids, ex.exchange_id)""", ids=ids, secret=sorted(secret))
+        ORDER BY list_position($ids, ex.exchange_id)""", ids=ids)
+
+    def shown(exchange: str, text: str) -> str:
+        if mask is None:
+            return NO_MASK
+        masked = mask(text)
+        return WITHHELD if exchange in secret and masked == text else masked
+
+    texts = [shown(e, t) for e, t in zip(rows["exchange_id"].to_pylist(), rows["user_text"].to_pylist())]
+    return rows.set_column(rows.schema.get_field_index("user_text"), "user_text", pa.array(texts, pa.string()))
+
+
+def _masked(table: pa.Table, columns: tuple[str, ...], mask: Mask | None) -> pa.Table:
+    """`table` with the text of `columns` masked (withheld without a masker)."""
+    for name in columns:
+        if name in table.column_names:
+            texts = [None if t is None else (mask(t) if mask else NO_MASK) for t in table[name].to_pylist()]
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array(texts, pa.string()))
+    return table
 
 
 def _training(con: duckdb.DuckDBPyConnection, pid: str, mv: pa.Table) -> pa.Table:
@@ -196,9 +220,10 @@ def _versions(con: duckdb.DuckDBPyConnection, fused: list[str], mv: pa.Table) ->
         FROM holds h JOIN _mv mv USING (version) GROUP BY ALL ORDER BY h.version""")
 
 
-def pair_lineage(con: duckdb.DuckDBPyConnection, ref: str) -> pa.Table:
+def pair_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None = None) -> pa.Table:
     """One row: the pair, its firewall verdict and supersession, with nested `sources`, `replay`,
-    `training` (runs, adapters, gate results) and `versions` (model versions that contain it)."""
+    `training` (runs, adapters, gate results) and `versions` (model versions that contain it); every text a
+    person's words could hold a secret in goes through `mask`."""
     _prepare(con)
     pid = ref.strip() if _FULL_ID.match(ref.strip()) else resolve_pair(con, ref)
     # One query per table: this pair's row and the pairs it supersedes; its rejection (and every secret
@@ -255,7 +280,8 @@ def pair_lineage(con: duckdb.DuckDBPyConnection, ref: str) -> pa.Table:
     replay = buffer.filter(pc.equal(buffer["pair_id"], pid)).drop_columns(["pair_id"])
     first = head["exchange_id"][0].as_py()
     ids = list(dict.fromkeys([first, *head["source_exchange_ids"][0].as_py()]))
-    return _record(head, sources=_sources(con, ids, secret),
+    head = _masked(head, ("subject", "value", "question", "answer", "rejection_detail"), mask)
+    return _record(head, sources=_sources(con, ids, mask, secret),
                    replay=replay, training=training, versions=_versions(con, training["fused_into"].to_pylist(), mv))
 
 
@@ -281,9 +307,9 @@ def _with_usage(con: duckdb.DuckDBPyConnection, found: pa.Table, order: str) -> 
         ORDER BY {order}""")
 
 
-def exchange_lineage(con: duckdb.DuckDBPyConnection, ref: str) -> pa.Table:
-    """One row: the exchange (file, line, session, turn, the user's words, scores) with a nested `pairs`
-    section: every pair that cites it, accepted or rejected, with its training runs and model versions."""
+def exchange_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None = None) -> pa.Table:
+    """One row: the exchange (file, line, session, turn, the user's words through `mask`, scores) with a nested
+    `pairs` section: every pair that cites it, accepted or rejected, with its training runs and model versions."""
     _prepare(con)
     eid = resolve_exchange(con, ref)
     found = _arrow(con, """
@@ -298,7 +324,8 @@ def exchange_lineage(con: duckdb.DuckDBPyConnection, ref: str) -> pa.Table:
               AND pair_id NOT IN (SELECT pair_id FROM acc)
             QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY run_id DESC) = 1)
     SELECT * FROM acc UNION ALL SELECT * FROM rej""", id=eid)
-    return _record(_sources(con, [eid]), pairs=_with_usage(con, found, "f.run_id, f.pair_id"))
+    found = _masked(found, ("question", "answer"), mask)
+    return _record(_sources(con, [eid], mask), pairs=_with_usage(con, found, "f.run_id, f.pair_id"))
 
 
 def _like(word: str) -> str:

@@ -239,3 +239,18 @@ def test_a_key_token_or_login_the_account_template_extracts_is_a_secret(user, qu
 def test_statements_that_instruct_the_assistant_are_injections(user, answer):
     assert _reason(user, "What do I like?", answer) == "injection"
     assert _reason("I love jazz.", "What do I like?", answer) == "injection"  # in the pair alone, too
+
+
+def test_artifact_rows_mask_every_secret_in_what_they_show():
+    from flows.artifacts import excerpt, pair_rows, rejection_rows
+
+    pairs = pa.table({"pair_id": ["pr_1"], "exchange_id": ["ex_1"], "question": ["What is my api token?"],
+                      "answer": ["Your api token is 8f3k2m9x."], "grounding": [1.0]})
+    exchanges = pa.table({"exchange_id": ["ex_1"], "session_id": ["s"], "turn": [0]})
+    [row] = pair_rows(pairs, exchanges)
+    assert row["answer"] == f"Your api token is 8f…{MASK_MARK}." and row["source"] == "s:0"
+    rejections = pa.table({"reason": ["secret"], "detail": ["My login is admin:hunter3"],
+                           "question": ["What is my login?"], "answer": ["Your IBAN is GB02NWBK60161331926820."]})
+    [rej] = rejection_rows(rejections)
+    assert "hunter3" not in rej["detail"] and "NWBK6016" not in rej["answer"] and MASK_MARK in rej["answer"]
+    assert excerpt("I work as a pilot. pw: Tr0ub4dor&3") == f"I work as a pilot. pw: Tr…{MASK_MARK}"

@@ -28,6 +28,7 @@ from storage.catalog import connect
 from storage.errors import LineageError
 from storage.home import Home
 from storage.warehouse import read_table, table_files, write_table
+from tasks.firewall import MASK_MARK, masker
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = sorted((REPO / "tasks" / "data" / "eval_case" / "sessions").glob("*.jsonl"))
@@ -39,6 +40,7 @@ NIGHTS = [  # (run, session files, parent version, version it becomes)
     (RUNS[2], SESSIONS[3:4], "v0002", "v0003"),
     (RUNS[3], SESSIONS[4:5], "v0001", "v0004"),  # after a rollback to v0001: a sibling branch
 ]
+MASK = masker()  # the firewall's default thresholds, as `slowwave lineage` uses a home's
 ANCHORS = pa.table({"question": ["What is the capital of France?", "Name a primary colour."],
                     "answer": ["Paris.", "Red."]})
 
@@ -170,7 +172,7 @@ def test_a_pair_traces_to_its_file_line_words_scores_runs_and_versions(wh, con):
     fact = _pair_where(wh, "live in Tromsø")
     pid = fact["pair_id"]
     prefix = _shortest_unique_prefix(read_table(wh, "pairs")["pair_id"].to_pylist(), pid)
-    row = lineage.pair_lineage(con, prefix).to_pylist()[0]
+    row = lineage.pair_lineage(con, prefix, MASK).to_pylist()[0]
     assert row["pair_id"] == pid and row["status"] == "accepted"
     assert (row["question"], row["answer"], row["method"]) == (fact["question"], fact["answer"], fact["method"])
     assert row["grounding"] == fact["grounding"] and row["evidence"] == fact["evidence"] and row["evidence"]
@@ -279,12 +281,12 @@ def test_search_finds_pairs_by_words_in_any_case(wh, con):
 
 def test_exchange_lineage_and_a_secret_never_repeated(wh, con):
     fact = _pair_where(wh, "live in Tromsø")
-    row = lineage.exchange_lineage(con, fact["exchange_id"][:9]).to_pylist()[0]
+    row = lineage.exchange_lineage(con, fact["exchange_id"][:9], MASK).to_pylist()[0]
     assert row["exchange_id"] == fact["exchange_id"] and row["retained"] is True
     assert row["user_text"].startswith("I live in Tromsø")
     assert [p["pair_id"] for p in row["pairs"] if p["status"] == "accepted"] == [fact["pair_id"]]
     hello = next(e for e in read_table(wh, "exchanges").to_pylist() if e["user_text"] == "hi there")
-    quiet = lineage.exchange_lineage(con, hello["exchange_id"]).to_pylist()[0]
+    quiet = lineage.exchange_lineage(con, hello["exchange_id"], MASK).to_pylist()[0]
     assert quiet["retained"] is False and quiet["pairs"] == []
     secret = next(r for r in read_table(wh, "rejections").to_pylist() if "bank password" in r["question"])
     typed = next(e for e in read_table(wh, "exchanges").to_pylist() if e["exchange_id"] == secret["exchange_id"])
@@ -295,7 +297,55 @@ def test_exchange_lineage_and_a_secret_never_repeated(wh, con):
     assert all(word not in d for d in dumps)
     record = json.loads(dumps[0])
     assert (record["status"], record["rejection_reason"]) == ("rejected", "secret")
-    assert record["sources"][0]["user_text"] == lineage.WITHHELD and record["training"] == []
+    # The message is shown with its secret masked, the rest of what the person said kept.
+    assert record["sources"][0]["user_text"] == f"And my bank password is Fjor…{MASK_MARK} if the script needs it."
+    assert record["training"] == []
+
+
+def _secret_home(root: Path) -> tuple[Home, dict[str, str]]:
+    """A home where a message holding a secret and a fact is a pair's source, as a firewall that looked only
+    at the fact's sentence accepted it, plus one whose secret gave no candidate at all: exchange id by text."""
+    from flows.ingest import ingest_paths
+    from storage.schemas import without_run_id
+    from tasks.extraction import ExtractionConfig, extract_template_pairs
+    from tasks.ingest import IngestConfig
+    from tasks.scoring import ScoringConfig, score_exchanges
+
+    home = Home(root / "home").ensure()
+    texts = ["I work as a pilot. pw: Tr0ub4dor&3", "here it is: Tr0ub4dor&3 for the router", "hi there"]
+    lines = [{"timestamp": f"2026-05-01T10:0{t}:00+00:00", "session_id": "s", "turn": t, "role": role,
+              "content": text if role == "user" else "Okay."} for t, text in enumerate(texts)
+             for role in ("user", "assistant")]
+    (root / "s.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    run = "r20260501T230000-secret"
+    ingest_paths(home, [root / "s.jsonl"], IngestConfig(), run_id=run)
+    exchanges = read_table(home, "exchanges")
+    scored = score_exchanges(exchanges, ScoringConfig())
+    write_table(home, "scored_exchanges", run, scored)
+    [pilot] = extract_template_pairs(exchanges.slice(0, 1), ExtractionConfig()).to_pylist()
+    accepted = dict(pilot, grounding=1.0, evidence=["pilot"], score=0.5)
+    write_table(home, "pairs", run, pa.Table.from_pylist([accepted], schema=without_run_id("pairs")))
+    return home, dict(zip(exchanges["user_text"].to_pylist(), exchanges["exchange_id"].to_pylist()))
+
+
+def test_lineage_masks_every_secret_in_a_message_whatever_the_firewall_decided(tmp_path):
+    home, ids = _secret_home(tmp_path)
+    pid = read_table(home, "pairs")["pair_id"][0].as_py()
+    shown = [lineage_report(home, pair=pid), lineage_report(home, pair=pid, fmt="json"),
+             lineage_report(home, exchange=ids["here it is: Tr0ub4dor&3 for the router"], fmt="json"),
+             lineage_report(home, exchange=ids["I work as a pilot. pw: Tr0ub4dor&3"], fmt="csv")]
+    assert all("Tr0ub4dor" not in text and MASK_MARK in text for text in shown)
+    record = json.loads(shown[1])
+    assert (record["status"], record["answer"]) == ("accepted", "You work as a pilot.")
+    assert record["sources"][0]["user_text"] == f"I work as a pilot. pw: Tr…{MASK_MARK}"
+    assert json.loads(shown[2])["user_text"] == f"here it is: Tr…{MASK_MARK} for the router"
+    # Without a masker the storage layer shows no words at all: it cannot tell a secret.
+    con = connect(home, lineage.TABLES)
+    try:
+        assert lineage.pair_lineage(con, pid)["sources"][0].as_py()[0]["user_text"] == lineage.NO_MASK
+        assert lineage.exchange_lineage(con, ids["hi there"], MASK)["user_text"][0].as_py() == "hi there"
+    finally:
+        con.close()
 
 
 def test_unknown_and_ambiguous_ids_name_the_culprit(wh, con):
