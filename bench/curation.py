@@ -3,15 +3,19 @@
     python bench/curation.py            # 1,000,000 exchanges
     python bench/curation.py --n 100000 --seed 7
 
-Prints exchanges/s per stage, the per-row Python scoring baseline on the same rows with the
-speed-up, and the peak resident memory (ru_maxrss).
+Prints exchanges/s per stage, two per-row Python scoring baselines on the same rows in the same
+process with our speed-up over each (the same rules as ours; and the reference system's curator
+rules, see `reference_curator_scores`, alternated with ours --repeat times, best of each, with the
+load average), and the peak resident memory (ru_maxrss).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
+import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -82,6 +86,65 @@ def synth_exchanges(n: int, seed: int) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=schema.remove(schema.get_field_index("run_id")))
 
 
+# The reference curator's marker lists, as its published source describes them (see below).
+_REF_TECHNICAL = tuple("error bug fix implement function class database api config install version because reason "
+                       "explain actually specifically".split())
+_REF_CORRECTION = ("no,", "wrong", "incorrect", "actually", "not what i", "i meant", "that's not", "please don't",
+                   "stop", "remember", "always", "never", "prefer", "i want")
+_REF_PREFERENCE = ("i like", "i prefer", "i use", "i work with", "my name", "i am", "i'm a", "i live")
+_REF_HOWTO = ("how to", "how do", "what is", "why does")
+_REF_PROJECT = ("my project", "our app", "the codebase", "we're building", "my setup", "my workflow")
+REFERENCE_SPEEDUP_TARGET = 5.0
+
+
+def reference_curator_scores(texts: list[str]) -> list[dict]:
+    """The reference system's per-exchange heuristic scores, one user message at a time.
+
+    Re-written here from the description of `Curator._score_exchange` in the public repository
+    vbario/sleeping-llm (src/sleep/curator.py); not its code. Only the user message counts. Words are
+    whitespace-separated tokens and markers are plain substrings of the lower-cased message:
+
+    - novelty = 0.3, +0.2 above 20 words and another +0.1 above 50, +0.1 when it holds '?', plus 0.05
+      per technical marker present (16 words, each counted once) up to +0.2; at most 1.0.
+    - importance = 0.3, +0.15 if any correction marker appears (14), +0.2 if any stated-preference
+      marker appears (8), +0.1 if some word longer than two characters is upper-case, +0.05 for '!';
+      at most 1.0.
+    - utility = 0.3, +0.2 for a how-to / what-is question, +0.15 for a reference to the user's
+      project (6 markers), -0.1 below 5 words; clipped to [0, 1].
+    - combined is the mean of the three; an exchange is kept when novelty, importance and combined
+      reach the configured minimums (the reference's default config sets all three to 0.0).
+    """
+    out = []
+    for text in texts:
+        low = text.lower()
+        words = text.split()
+        nw = len(words)
+        nov = 0.3 + (0.2 if nw > 20 else 0.0) + (0.1 if nw > 50 else 0.0) + (0.1 if "?" in text else 0.0)
+        nov = min(nov + min(0.05 * sum(m in low for m in _REF_TECHNICAL), 0.2), 1.0)
+        imp = 0.3
+        if any(m in low for m in _REF_CORRECTION):
+            imp += 0.15
+        if any(m in low for m in _REF_PREFERENCE):
+            imp += 0.2
+        if any(len(w) > 2 and w.isupper() for w in words):
+            imp += 0.1
+        if "!" in text:
+            imp += 0.05
+        imp = min(imp, 1.0)
+        uti = 0.3
+        if any(m in low for m in _REF_HOWTO):
+            uti += 0.2
+        if any(m in low for m in _REF_PROJECT):
+            uti += 0.15
+        if nw < 5:
+            uti -= 0.1
+        uti = max(0.0, min(uti, 1.0))
+        combined = (nov + imp + uti) / 3.0
+        out.append({"novelty": nov, "importance": imp, "utility": uti, "combined": combined,
+                    "kept": nov >= 0.0 and imp >= 0.0 and combined >= 0.0})
+    return out
+
+
 def _timed(label: str, rows: int, fn):
     t0 = time.perf_counter()
     out = fn()
@@ -96,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000, help="number of synthetic exchanges")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
     ap.add_argument("--no-rowwise", action="store_true", help="skip the per-row Python scoring baseline")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs each of ours and the reference curator's rules, side by side (0: skip)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -119,6 +184,28 @@ def main(argv: list[str] | None = None) -> int:
                                 lambda: score_exchanges_rowwise(ex, ScoringConfig()))
         same = rowwise.equals(scored)
         print(f"column-wise speed-up over per-row: {t_row / t_score:.1f}x (identical scores: {same})")
+    if args.repeat:
+        # Side by side: ours and the reference curator's rules alternate on the same rows, best of each.
+        # The reference gets the user texts as Python strings, as its curator does (not timed).
+        texts = ex.column("user_text").to_pylist()
+        load0 = os.getloadavg()
+        t_ours, t_ref = [], []
+        for _ in range(args.repeat):
+            t_ours.append(_timed("1 scoring (ours, again)", ex.num_rows,
+                                 lambda: score_exchanges(ex, ScoringConfig()))[1])
+            t_ref.append(_timed("1 reference curator rules", ex.num_rows,
+                                lambda: reference_curator_scores(texts))[1])
+        best_ours, best_ref = min(t_ours), min(t_ref)
+        ratio = best_ref / best_ours
+        load1 = os.getloadavg()
+        print(f"ours {ex.num_rows / best_ours:,.0f} vs reference curator rules {ex.num_rows / best_ref:,.0f} "
+              f"exchanges/s (best of {args.repeat} each; medians {ex.num_rows / statistics.median(t_ours):,.0f} vs "
+              f"{ex.num_rows / statistics.median(t_ref):,.0f})")
+        print(f"ours vs reference curator rules: {ratio:.1f}\u00d7 (target >= {REFERENCE_SPEEDUP_TARGET:.0f}\u00d7: "
+              f"{'met' if ratio >= REFERENCE_SPEEDUP_TARGET else 'NOT met'}); medians: "
+              f"{statistics.median(t_ref) / statistics.median(t_ours):.1f}\u00d7")
+        print("load average (1, 5, 15 min) before/after the comparison: "
+              f"{' '.join(f'{x:.2f}' for x in load0)} / {' '.join(f'{x:.2f}' for x in load1)}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"peak memory (ru_maxrss): {peak:,.0f} MiB")
     return 0
