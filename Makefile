@@ -26,8 +26,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/gate.py
+	$(BIN)/python bench/sleep.py
+	$(BIN)/python bench/curation.py --n 200000
 	$(BIN)/python bench/contention.py
+	$(BIN)/python bench/ingest.py
 
 clean-venv:
 	rm -rf $(VENV)

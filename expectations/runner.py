@@ -57,7 +57,10 @@ def _batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # GE logs its context set-up at INFO; Prefect would show that in every task run.
+    # GE logs its context set-up at INFO (some of its loggers set INFO on themselves); Prefect would show that
+    # in every task run, and the CLI's output would not be one line.
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)

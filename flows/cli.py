@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -275,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, Home.resolve(args.home))
     except SlowwaveError as exc:
         print(f"slowwave: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left on device" not in str(exc):
+            raise
+        where = exc.filename or args.home or os.environ.get("SLOWWAVE_HOME") or "~/.slowwave"
+        print(f"slowwave: error: {where}: {os.strerror(errno.ENOSPC)}; nothing half-written was kept "
+              "(what was written before is intact): free some space and run it again", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
