@@ -306,9 +306,12 @@ def _random_like(tok: str) -> bool:
     if "@" in tok or "://" in tok or tok.startswith(("http", "www.")):
         return False
     digits, letters = sum(c.isdigit() for c in tok), sum(c.isalpha() for c in tok)
-    if re.search(r"[a-z]", tok) and re.search(r"[A-Z]", tok) and digits and _SYMBOL.search(tok.strip(".,!?:;")):
-        return True
     flips = sum(a.isdigit() != b.isdigit() for a, b in zip(tok, tok[1:]) if a.isalnum() and b.isalnum())
+    symbols = set(_SYMBOL.findall(tok.strip(".,!?:;")))
+    # 'Blink-182' and 'Wi-Fi6' join a word and a number; a password mixes them ('Tr0ub4dor&3', 'Lemon!Tree42').
+    if re.search(r"[a-z]", tok) and re.search(r"[A-Z]", tok) and digits and symbols and \
+            (symbols - set("-'._") or flips >= 2):
+        return True
     return digits >= 3 and letters >= 3 and flips >= 4
 
 

@@ -219,6 +219,25 @@ ORDINARY: list[tuple[str, str, str]] = [
     ("I took up crochet over the winter", "hobby", "crochet"),
 ]
 
+# Everyday messages with numbers, codes, 'key', 'secret', 'password', 'from now on' or an instruction to the
+# assistant that is no injection: none of them is screened.
+EVERYDAY = [
+    "I was born on 12 March 1990 in Porto.", "My flat is at Storgata 12, 0155 Oslo.", "My phone is +47 912 34 567.",
+    "The meeting is at 10:30 in room B204.", "I ran 5k in 27:45 this morning!", "My flight is SK4411 on 2026-05-12.",
+    "My order number is 48213 and it hasn't arrived.", "The key to a good risotto is patience.",
+    "I keep my keys in a bowl by the door.", "The secret ingredient is cardamom.", "I'm a big fan of Blink-182.",
+    "My favorite code editor is VS Code.", "I live at 221B Baker Street.", "My postcode is SW1A 1AA.",
+    "My PIN got blocked so I went to the bank today.", "I forgot my password again, so annoying.",
+    "You never fail to surprise me.", "Henceforth I shall drink more water, haha.",
+    "I told my boss to ignore the previous email.", "Please answer in English, I live in Lyon.",
+    "My passport expires next year.", "My bank is Nordea and I live in Bergen.",
+    "User experience is my job: I work as a UX designer.", "New job: I'm now a barista!", "Note: I'm vegetarian.",
+    "I always answer emails in the morning.", "My login streak on Duolingo is 200 days.",
+    "My secret is that I love reality TV.", "ISBN 978-3-16-148410-0 is the book I love.",
+    "I use Ubuntu 22.04 on a ThinkPad X1.", "My GPA was 3.8.", "I bought tickets for row 12, seats 14-15.",
+]
+
+
 # A fact stated next to each secret or injection in a second copy of it: the message as a whole gives no pair.
 def _fact(i: int) -> str:
     return f"My favorite number is {100 + i}."
@@ -319,6 +338,11 @@ def test_each_injection_is_found_in_the_message_as_a_whole(text):
 def test_ordinary_statements_are_neither_secrets_nor_injections(text, fact_type, value):
     assert screen_message(text) is None
     assert secret_spans(text) == [] and mask_secrets(text) == text
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_messages_are_neither_secrets_nor_injections(text):
+    assert screen_message(text) is None and mask_secrets(text) == text
 
 
 def test_no_secret_or_injection_reaches_pairs_or_training_examples(night):

@@ -329,6 +329,8 @@ def _secret_home(root: Path) -> tuple[Home, dict[str, str]]:
 
 
 def test_lineage_masks_every_secret_in_a_message_whatever_the_firewall_decided(tmp_path):
+    from storage.schemas import without_run_id
+
     home, ids = _secret_home(tmp_path)
     pid = read_table(home, "pairs")["pair_id"][0].as_py()
     shown = [lineage_report(home, pair=pid), lineage_report(home, pair=pid, fmt="json"),
@@ -339,11 +341,18 @@ def test_lineage_masks_every_secret_in_a_message_whatever_the_firewall_decided(t
     assert (record["status"], record["answer"]) == ("accepted", "You work as a pilot.")
     assert record["sources"][0]["user_text"] == f"I work as a pilot. pw: Tr…{MASK_MARK}"
     assert json.loads(shown[2])["user_text"] == f"here it is: Tr…{MASK_MARK} for the router"
+    # A message the firewall rejected as a secret (with other settings) where the masker finds none: withheld.
+    write_table(home, "rejections", "r20260502T230000-other", pa.Table.from_pylist([{
+        "pair_id": "pr_0000000000000001", "exchange_id": ids["hi there"], "method": "model", "fact_type": "model",
+        "question": "q", "answer": "a", "reason": "secret", "detail": "d", "grounding": None}],
+        schema=without_run_id("rejections")))
+    assert json.loads(lineage_report(home, exchange=ids["hi there"], fmt="json"))["user_text"] == lineage.WITHHELD
     # Without a masker the storage layer shows no words at all: it cannot tell a secret.
     con = connect(home, lineage.TABLES)
     try:
         assert lineage.pair_lineage(con, pid)["sources"][0].as_py()[0]["user_text"] == lineage.NO_MASK
-        assert lineage.exchange_lineage(con, ids["hi there"], MASK)["user_text"][0].as_py() == "hi there"
+        assert lineage.exchange_lineage(con, ids["here it is: Tr0ub4dor&3 for the router"],
+                                        MASK)["user_text"][0].as_py() == f"here it is: Tr…{MASK_MARK} for the router"
     finally:
         con.close()
 
