@@ -202,6 +202,14 @@ INJECTION_PATTERNS: tuple[str, ...] = (
     rf"(?:^|[.!?;:\n]\s*|\bplease\s+)(?:always|never|only) (?:{_TELL})\b",
     r"(?:^|[.!?;:\n]\s*|\bplease\s+)(?:act|behave|pretend|roleplay|role-play) (?:as|like|to be|that you|you)\b",
     r"\bpretend (?:that )?you(?:['’]re| are)\b",
+    r"\b(?:ignore|disregard)\s+(?:all\s+(?:of\s+)?)?(?:the|everything)\s+(?:above|before)\b",
+    r"\b(?:system|admin|developer|root)\s+override\b", r"\brepeat after me\b",
+    r"\byou (?:must|will|shall|should|are to) now\b", r"\byou (?:will |must |shall )?obey\b",
+    r"(?:^|[.!?;:\n]\s*|\bplease\s+)(?:speak|respond|answer|reply|talk|write)\s+only\b",
+    rf"\b(?:assistant|chatbot|bot|ai|model)\s+(?:must|should|shall|has to|needs to|is to)\s+"
+    rf"(?:(?:always|never|only)\s+)?(?:{_TELL})\b",
+    r"\bwhen(?:ever)? you (?:answer|respond|reply|write)\b[^.!?\n]{0,20}\b(?:always|never|only|must)\b",
+    r"\byour (?:new (?:name|identity|persona|role|instructions?|rules?)|name is now)\b",
     # Role lines and chat-template tokens.
     r"(?:(?m:^)|[.!?]\s+)\s*(?:#{1,4}\s*)?[\[<(]?"
     r"(?:system|user|assistant|human|ai|bot|developer|sys|instruction|response)"
