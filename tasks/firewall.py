@@ -82,7 +82,11 @@ _STRONG = (rf"pass(?:word|wd|wort|phrase|code)s?|pass (?:code|phrase)|pwd|pw|pas
            rf"pins?(?: (?:code|number))?|"
            rf"puk|logins?|log-?in details|credentials?|creds|otp|totp|cvv2?|cvc2?|"
            rf"(?:{_QUALIFIER})[ _-]?(?:keys?|tokens?|codes?|pins?|phrases?|secrets?)|"
-           r"seed (?:phrase|words)|mnemonic|secret (?:phrase|answer|word)")
+           r"seed (?:phrase|words)|mnemonic|secret (?:phrase|answer|word)|"
+           # The same words as people write them in other languages.
+           r"contraseña|clave|passwort|kennwort|mot de passe|passord(?:et)?|lösenord(?:et)?|adgangskode(?:n)?|"
+           r"wachtwoord|senha|"
+           r"salasana|hasło|parola|пароль")
 # Words that name a secret only when what follows looks like one ("my key is hunter2", not "the key is to rest").
 _WEAK = r"keys?|tokens?|secrets?|codes?|combination|combo|wi-?fi(?: network)?"
 _DIGITS_ONLY_WORDS = re.compile(r"^(?:pins?(?: (?:code|number))?|puk|cvv2?|cvc2?|otp|totp)$", I)
@@ -91,8 +95,9 @@ _NOT_SECRET_BEFORE = frozenset(
     "zip postal post area country dress source morse bar qr color colour language tax airport discount promo "
     "coupon referral gift voucher cheat error status genetic moral penal civil highway music major minor "
     "answer piano house".split())
-_GAP = r"(?:\s+(?:for|to|on|of|at|in|with|from|that|i|we)\b[^.!?\n:=]{0,30}?)?"
-_IS = (r"(?P<c>\s*(?:(?:is|was|are|were|['’]s|reads|equals)\b\s*[:=\-–]?|[:=]|->|=>|[-–](?=\s))\s*"
+_GAP = r"(?:\s+(?:for|to|on|of|at|in|with|from|that|i|we|mitt|min|mio|mia)\b[^.!?\n:=]{0,30}?)?"
+_IS = (r"(?P<c>(?:(?:\s+(?:is|was|are|were|reads|equals|es|ist|est|er|är|é|è|on|jest)\b|['’]s\b)\s*[:=\-–]?\s*"
+       r"|\s*(?:[:=]|->|=>)\s*|\s+[-–]\s+)"
        r"(?:(?:still|now|currently|just|literally|actually|always|simply|basically|set to|changed to|updated to)\s+)*)")
 _VALUE = (r"(?:[\"“‘'](?P<q>[^\"”’'\n]{2,80})[\"”’']"  # quoted, or a spaced number, or one word
           r"|(?P<v>\d(?:[ -]\d){3,11}(?!\d)|[^\s\"“”‘’]{2,}))")
@@ -135,6 +140,9 @@ CONTEXT_PATTERNS: list[tuple[str, re.Pattern, re.Pattern, int]] = [
                                 r"routing (?:number|no\.?|#)|sort code|bsb(?: number)?|aba (?:number|routing)|"
                                 r"kontonummer|clearing(?: number)?)(?!\w)", I),
      re.compile(r"(?<![\w-])\d(?:[ -]?\d){5,30}(?![\w-])"), 6),
+    ("card-number", re.compile(r"\b(?:(?:credit |debit |bank )?card (?:number|no\.?|num|#)|cc (?:number|no\.?))"
+                               r"(?!\w)", I),
+     re.compile(r"(?<![\w-])\d(?:[ -]?\d){11,18}(?![\w-])"), 12),
     ("one-time-code", re.compile(r"\b(?:(?:verification|security|confirmation|authentication|auth|login|log-?in|"
                                  r"sign-?in|one[- ]time|2fa|two[- ]factor|2-step|two[- ]step|mfa|access|reset|pairing|"
                                  r"activation|otp|sms|text(?:ed)?)\s*(?:code|pin|passcode|number|token)s?|otp|totp|2fa|"

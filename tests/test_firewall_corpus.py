@@ -108,6 +108,12 @@ SECRETS: list[tuple[str, str]] = [
     ("card number 5555-5555-5555-4444", "5555-5555-4444"),
     ("amex 378282246310005", "378282246310005"),
     ("the cvv is 381", "381"),
+    ("my card number is 1234 5678 9012 3456", "5678 9012"),  # not a valid card number: said to be one
+    # The same said in other languages.
+    ("mi contraseña es Girasol88", "Girasol88"),
+    ("mein Passwort ist Kuckuck!12", "Kuckuck!12"),
+    ("mon mot de passe est tournesol", "tournesol"),
+    ("passordet mitt: Fjellrev7", "Fjellrev7"),
     # Private keys.
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4fQ\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAKCAQEAx4fQ"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
