@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Versio
         log.info(f"{new.name} was fused from {adapter_id} by an earlier attempt: checking and promoting it")
     else:
         # Fused into scratch space beside the versions, then registered (hard links, no copy): a crash
-        # leaves only the scratch folder, never a half-written version, and `current` is untouched.
-        with tempfile.TemporaryDirectory(prefix=f".fuse-{run_id}-", dir=home.models) as scratch:
+        # leaves only the scratch folder, never a half-written version, and `current` is untouched; its name
+        # carries this process's pid, so the next writer removes it once this process is gone.
+        with tempfile.TemporaryDirectory(prefix=f".tmp-fuse-{run_id}-{os.getpid()}-", dir=home.models) as scratch:
             info = fuse_adapter(version.path, adapter_dir, Path(scratch) / "model")
             gate = decision.model_dump(include={"benchmark_ratio", "ppl_drift", "recall_post"})
             new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,

@@ -53,7 +53,7 @@ def dry_run_lines(home: Home, run_id: str, firewall=None, limit: int = 50) -> li
     examples = read_run(home, "training_examples", run_id, columns=["source"])
     lines = [f"dry run {run_id}: tonight would learn {pairs.num_rows} pair(s); nothing was trained or promoted, "
              "and later sleeps ignore this run"]
-    rows = pair_rows(pairs, read_table(home, "exchanges"))
+    rows = pair_rows(pairs, read_table(home, "exchanges"), firewall)
     lines += [f"  learn   {r['question']} -> {r['answer']}  ({r['source']})" for r in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"  … and {len(rows) - limit} more (pairs table, run_id = {run_id})")

@@ -179,7 +179,7 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
         "firewall", lambda: firewall_task(home, s.firewall, run_id, candidates, all_exchanges, all_scored),
         restore=lambda _: (run.read("pairs", dreams=False), run.read("rejections", dreams=False)),
         numbers=_firewall_numbers)
-    publish_pairs(pairs, all_exchanges)
+    publish_pairs(pairs, all_exchanges, s.firewall)
     publish_rejections(rejections, s.firewall)
     examples, _ = run.stage(
         "mix", lambda: mix_task(home, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,

@@ -115,3 +115,21 @@ def test_fast_id_spellings_match_content_id():
     assert ids.exchange_id("s", 12, "a:b", "") == ids.content_id("ex", "s", 12, "a:b", "")
     # Length prefixes keep fields from running into each other.
     assert ids.content_id("x", "ab", "c") != ids.content_id("x", "a", "bc")
+
+
+def test_a_killed_fusions_scratch_folder_is_stale_and_a_live_ones_is_not(tmp_path):
+    import subprocess
+    import sys
+
+    from storage.atomic import clean_stale_temp
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    models = tmp_path / "models"
+    dead = models / f".tmp-fuse-r20261204T030000-1a2b3c-{gone.pid}-k3j_x9q2"
+    live = models / f".tmp-fuse-r20261204T030000-1a2b3c-{os.getpid()}-p0o9i8u7"
+    for folder in (dead, live):
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "model.safetensors").write_bytes(b"\0" * 16)
+    assert clean_stale_temp(tmp_path) == [dead]
+    assert not dead.exists() and live.exists()
