@@ -23,24 +23,9 @@ from storage import registry
 from storage.catalog import connect
 from storage.home import Home
 from storage.runs import latest_runs
+from small_sleep import write_small_config
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "tasks" / "data"
-# Small but real (one epoch, one phrasing per fact, a 12-question benchmark): a whole sleep in ~1.5 minutes.
-CONFIG = """\
-[sleep]
-max_attempts = 20  # every SIGKILLed attempt counts as a failure; this test kills many
-[train]
-light_epochs = 1
-[mixing]
-paraphrases = 1
-anchor_ratio = 0.25
-[gate]
-benchmark = "{benchmark}"
-general_text = "{text}"
-max_tokens = 24
-smoke_questions = 2
-"""
 # Each table's identity: its rows are compared as sets of these keys, and none may repeat.
 KEYS = {"messages": "message_id", "exchanges": "exchange_id", "scored_exchanges": "exchange_id",
         "candidate_pairs": "pair_id", "pairs": "pair_id", "rejections": "pair_id", "replay_buffer": "pair_id",
@@ -52,10 +37,8 @@ TRAIN_STEP = re.compile(r"\btrain\s+\[[#.]+\]\s+\d+%\s+(\d+)/(\d+)")
 def _home(root: Path, sessions: Path) -> Home:
     home = Home(root).ensure()
     shutil.copytree(sessions, home.root / "inbox" / "logs")
-    benchmark, text = root / "benchmark.jsonl", root / "general.txt"
-    benchmark.write_text("".join((DATA / "benchmark.jsonl").read_text().splitlines(keepends=True)[:12]))
-    text.write_text("".join((DATA / "general_text.txt").read_text().splitlines(keepends=True)[:20]))
-    home.config_file.write_text(CONFIG.format(benchmark=benchmark, text=text))
+    # Every SIGKILLed attempt counts as a failure; this test kills many.
+    write_small_config(home.config_file, root / "gate-inputs", extra="[sleep]\nmax_attempts = 20\n")
     return home
 
 

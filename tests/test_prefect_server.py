@@ -18,24 +18,10 @@ import pytest
 from storage.home import Home
 from storage.runs import latest_runs
 from prefect_server import PREFECT, prefect_server, server_env
+from small_sleep import write_small_config
 
 REPO = Path(__file__).resolve().parents[1]
 SLOWWAVE = Path(sys.executable).with_name("slowwave")
-DATA = REPO / "tasks" / "data"
-# Small but real: one epoch, one phrasing per fact, few anchors, a 12-question benchmark and 20 lines of
-# general text, so the whole sleep (train, gate, fuse) takes ~1.5 minutes on 2 busy cores.
-CONFIG = """\
-[train]
-light_epochs = 1
-[mixing]
-paraphrases = 1
-anchor_ratio = 0.25
-[gate]
-benchmark = "{benchmark}"
-general_text = "{text}"
-max_tokens = 24
-smoke_questions = 2
-"""
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +73,7 @@ def test_sleep_reports_its_run_tasks_logs_and_artifacts_to_a_real_server(server,
 
     home = Home(tmp_path / "home").ensure()
     shutil.copytree(fixture_sessions, home.root / "inbox" / "logs")
-    benchmark, text = tmp_path / "benchmark.jsonl", tmp_path / "general.txt"
-    benchmark.write_text("".join((DATA / "benchmark.jsonl").read_text().splitlines(keepends=True)[:12]))
-    text.write_text("".join((DATA / "general_text.txt").read_text().splitlines(keepends=True)[:20]))
-    home.config_file.write_text(CONFIG.format(benchmark=benchmark, text=text))
+    write_small_config(home.config_file, tmp_path)
     started = datetime.now()
     out = run_cli([str(SLOWWAVE), "--home", str(home.root), "sleep", "--depth", "light"],
                   env=server_env(tmp_path / "client-prefect", server), timeout=420)
