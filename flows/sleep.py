@@ -69,6 +69,13 @@ def _gate_numbers(d: GateDecision) -> dict:
             **({"warnings": "; ".join(d.warnings)} if d.warnings else {})}
 
 
+def attempt_started(run: SleepRun) -> None:
+    """Record that an attempt of a planned run started: one that is SIGKILLed (and writes nothing more) still
+    counts toward `sleep.max_attempts`. A run killed before its plan has nothing to resume and is not counted."""
+    record_run(run.home, run.run_id, "sleep", utcnow(), "running", depth=run.depth,
+               flow_run_id=str(flow_run.id) if flow_run.id else None)
+
+
 def _plan(run: SleepRun, home: Home, settings, requested: str):
     """The exchanges tonight works on and the depth it sleeps at (a resumed run keeps its own plan)."""
     if run.resumed:
@@ -79,6 +86,7 @@ def _plan(run: SleepRun, home: Home, settings, requested: str):
     run.depth, run.reason = depth, why
     if depth is not None:
         run.plan(depth, why, exchanges, settings)
+        attempt_started(run)
     return exchanges
 
 
@@ -126,9 +134,8 @@ def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
     else:
         run = start_or_resume(home, settings, new_run_id(), depth, log.info)
     started = utcnow()
-    # Written first, so an attempt that is SIGKILLed (and writes nothing more) still counts toward max_attempts.
-    record_run(home, run.run_id, "sleep", started, "running", depth=run.depth,
-               flow_run_id=str(flow_run.id) if flow_run.id else None)
+    if run.resumed:
+        attempt_started(run)
     try:
         recipe(run, home, settings)
         return run.summary()

@@ -21,6 +21,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs two workers) the controller fetches and converts the default model
+    once before the workers start, so two workers never convert into the same cache folder at once."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tasks.model.config import ModelConfig
+        from tasks.model.pull import converted_default
+
+        converted_default(ModelConfig(quantized=False), print)
+
+
 @pytest.fixture
 def home(tmp_path):
     """A fresh slowwave home."""

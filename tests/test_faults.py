@@ -42,16 +42,25 @@ def _home(root: Path, sessions: Path) -> Home:
     return home
 
 
-def _env() -> dict:
+def _env(api_url: str | None = None) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLOWWAVE_"))}
-    return {**clean, "OPENBLAS_NUM_THREADS": "1"}
+    return {**clean, "OPENBLAS_NUM_THREADS": "1", **({"PREFECT_API_URL": api_url} if api_url else {})}
 
 
-def _sleep(home: Home, log: Path, kill_when=None, sig: int = signal.SIGKILL) -> int:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real Prefect server for this module's many sleeps (each would otherwise start its own)."""
+    from prefect_server import prefect_server
+
+    with prefect_server(tmp_path_factory.mktemp("prefect-server"), timeout=180) as api_url:
+        yield api_url
+
+
+def _sleep(home: Home, log: Path, api_url: str, kill_when=None, sig: int = signal.SIGKILL) -> int:
     """One `slowwave sleep`; when `kill_when(stderr so far)` turns true, send `sig` from outside."""
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home.root), "sleep"],
-                                stdout=subprocess.DEVNULL, stderr=err, env=_env(), cwd=REPO,
+                                stdout=err, stderr=subprocess.STDOUT, env=_env(api_url), cwd=REPO,
                                 start_new_session=True)
         try:
             deadline = time.monotonic() + 900
@@ -88,30 +97,37 @@ def _rows(home: Home) -> dict[str, list[str]]:
 
 @pytest.mark.model
 def test_a_sleep_killed_at_every_stage_boundary_ends_with_the_rows_of_an_uninterrupted_one(
-        tmp_path, fixture_sessions, converted_model_dir):
+        tmp_path, fixture_sessions, converted_model_dir, server, prefect_harness):
     reference = _home(tmp_path / "reference", fixture_sessions)
-    assert _sleep(reference, tmp_path / "reference.txt") == 0, (tmp_path / "reference.txt").read_text()[-3000:]
+    assert _sleep(reference, tmp_path / "reference.txt", server) == 0, \
+        (tmp_path / "reference.txt").read_text()[-3000:]
     expected = _rows(reference)
 
     home = _home(tmp_path / "faulty", fixture_sessions)
     points = [("after ingest", _after("ingest"), signal.SIGKILL), ("after score", _after("score"), signal.SIGTERM),
               ("after extract", _after("extract"), signal.SIGKILL),
               ("after firewall", _after("firewall"), signal.SIGTERM), ("after mix", _after("mix"), signal.SIGKILL),
-              ("mid training", _training_at(3), signal.SIGKILL), ("mid training", _training_at(6), signal.SIGTERM),
+              ("mid training", _training_at(3), signal.SIGKILL),  # SIGTERM mid-training: tests/test_signals.py
               ("mid gate", _after("train", 2.0), signal.SIGKILL), ("mid gate", _after("train", 1.0), signal.SIGTERM),
               ("mid fusion", _after("gate", 0.3), signal.SIGKILL)]
     codes = []
     for i, (name, when, sig) in enumerate(points):
         log = tmp_path / f"attempt-{i}.txt"
-        code = _sleep(home, log, when, sig)
+        code = _sleep(home, log, server, when, sig)
         codes.append((name, sig.name, code))
         assert code in (0, -signal.SIGKILL, 128 + signal.SIGTERM), (name, code, log.read_text()[-3000:])
         assert "Traceback" not in log.read_text(), (name, log.read_text()[-3000:])
+        # Whatever was cut short is invisible: `current` is a verified version, and no adapter exists yet
+        # while training was interrupted (adapters are renamed into place whole).
+        if registry.current_name(home) is not None:  # (the model is pulled into the home by its first sleep)
+            registry.verify_folder(registry.get(home, registry.current_name(home)).path)
+        if name == "mid training" and code != 0:
+            assert _visible(home.adapters) == [] and registry.current_name(home) == "v0000"
         if code == 0:
             break  # it finished before this kill point: nothing later to interrupt
     final = tmp_path / "final.txt"
-    assert _sleep(home, final) == 0, final.read_text()[-3000:]
-    assert sum(code != 0 for _, _, code in codes) >= 7, codes  # most kills landed
+    assert _sleep(home, final, server) == 0, final.read_text()[-3000:]
+    assert sum(code != 0 for _, _, code in codes) >= 6, codes  # most kills landed
 
     # The run completed once, resumed, with the same rows as the uninterrupted run: none lost, none repeated.
     runs = latest_runs(home, kind="sleep")
@@ -125,6 +141,44 @@ def test_a_sleep_killed_at_every_stage_boundary_ends_with_the_rows_of_an_uninter
     registry.verify_folder(current.path)
     assert current.name == registry.current_name(reference)
     assert [str(p) for p in home.root.rglob("*.tmp*") if "prefect" not in p.parts] == []
+
+    # An attempt that stopped between saving the adapter and writing its steps: the next one trains nothing
+    # and takes the loss curve back from the adapter folder, where it was saved with the weights.
+    run_id = next(r["run_id"] for r in runs if r["status"] == "completed")
+    adapters = _visible(home.adapters)
+    recorded = connect(home).sql("select step, loss, tokens from train_steps order by step").fetchall()
+    shutil.rmtree(home.table_dir("train_steps") / f"run_id={run_id}")
+    (home.runs / run_id / "loss.png").unlink()
+    aid, _, result = _train_again(home, run_id)
+    assert aid in adapters and result.iterations == len(recorded)
+    assert connect(home).sql("select step, loss, tokens from train_steps order by step").fetchall() == recorded
+    assert (home.runs / run_id / "loss.png").stat().st_size > 1000
+    assert _visible(home.adapters) == adapters  # reused, not trained again
+    again = tmp_path / "again.txt"
+    assert _sleep(home, again, server) == 0 and "nothing-to-do" in again.read_text(), again.read_text()[-2000:]
+    assert len(latest_runs(home, kind="sleep")) == 2
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
+
+
+def _train_again(home: Home, run_id: str):
+    """The train stage once more for a run, in a flow of its own (on the test session's Prefect API)."""
+    from prefect import flow
+
+    from flows.adapters import train_task
+    from flows.config import load_settings
+    from storage.warehouse import read_table
+
+    @flow
+    def train_once():
+        examples = read_table(home, "training_examples", run_ids=[run_id]).drop_columns(["run_id"])
+        settings = load_settings(home.config_file)
+        return train_task(home, settings.train, run_id, "light", examples, registry.get(home, "v0000"),
+                          settings.mixing.rehearsal_seed)
+
+    return train_once()
 
 
 def _tiny_filesystem(path: Path, size: str) -> bool:
