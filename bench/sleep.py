@@ -11,12 +11,12 @@ script's. Target: ingest to v0001 within 120 s on this machine; the gate within 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,13 +28,48 @@ ensure_fast_blas()
 TARGET_SECONDS = 120.0
 
 
+def bound(home, run_id: str) -> None:
+    """The training arithmetic of tonight's mix at the matmul limit, and where its tokens go."""
+    from collections import Counter
+
+    from mlx_lm import load
+
+    from bench.train import block_shapes, flops
+    from storage import registry
+    from storage.runs import read_run
+    from tasks.model.blas import measure_gflops
+    from tasks.training import TrainConfig
+
+    cfg = TrainConfig()
+    model, tok = load(str(registry.get(home, "v0000").path))
+    rows = read_run(home, "training_examples", run_id, columns=["source", "text"]).to_pylist()
+    tokens, answers, system = Counter(), Counter(), 0
+    for r in rows:
+        n = len(tok.encode(r["text"]))
+        tokens[r["source"]] += n
+        head, sep, answer = r["text"].rpartition("<|im_start|>assistant\n")
+        answers[r["source"]] += len(tok.encode(answer)) if sep else n  # prose: every token is trained
+        if r["text"].startswith("<|im_start|>system"):
+            system += len(tok.encode(r["text"].split("<|im_end|>", 1)[0] + "<|im_end|>"))
+    total, epochs = sum(tokens.values()), cfg.light_epochs
+    width = total / max(1, len(rows))
+    needed, _ = flops(block_shapes(model), cfg, total * epochs, sum(answers.values()) * epochs, width, False)
+    gemm = measure_gflops()
+    print(f"training mix: {len(rows)} examples, {total} tokens per epoch x {epochs} epochs; "
+          f"{needed / (total * epochs) / 1e6:.0f} MFLOPs per token needed; at the GEMM rate measured now "
+          f"({gemm:.0f} GFLOP/s) training alone needs >= {needed / gemm / 1e9:.1f} s")
+    for source, n in tokens.most_common():
+        print(f"  {source:10s} {n:6d} tokens ({n / total:.0%}), {answers[source]:5d} trained")
+    print(f"  the system prompt the chat template injects: {system} tokens ({system / total:.0%} of all)")
+
+
 def main() -> int:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.demo import SAMPLE_SESSIONS
     from flows.prefect_env import configure
+    from flows.progress import Board, listening
     from storage.home import Home
-    from storage.runs import read_stage_marks
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", type=Path, default=None, help="home folder to use and keep (default: a temp one)")
@@ -54,30 +89,23 @@ def main() -> int:
     from flows.sleep import sleep_cycle
 
     load_before = os.getloadavg()
-    with prefect_test_harness():
-        started = datetime.now().astimezone()
+    board = Board()  # the stages' own progress reports: each stage's seconds, as the CLI shows them
+    with prefect_test_harness(), listening(board.apply):
         tic = time.perf_counter()
         summary = sleep_cycle(home_dir=str(root), depth="light")
         wall = time.perf_counter() - tic
     load_after = os.getloadavg()
-    runs = sorted((root / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
-    marks = read_stage_marks(home, runs[-1].name)
-    ordered = sorted(marks.items(), key=lambda kv: kv[1]["finished_at"])
     print(f"home {root}; model pull {pull_s:.1f} s (once, not counted); load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
-    previous = started
-    seconds = {}
-    for stage, facts in ordered:
-        at = datetime.fromisoformat(facts["finished_at"])
-        if at.tzinfo is None:
-            at = at.astimezone()
-        seconds[stage] = (at - previous).total_seconds()
-        previous = at
-        print(f"  {stage:14s} {seconds[stage]:7.1f} s")
-    print(f"  {'(after stages)':14s} {wall - sum(seconds.values()):7.1f} s (flow start/end, summary)")
+    seconds = {name: st.seconds for name, st in board.stages.items() if st.seconds is not None}
+    for stage, took in seconds.items():
+        print(f"  {stage:14s} {took:7.1f} s")
+    print(f"  {'(outside stages)':16s} {wall - sum(seconds.values()):5.1f} s (Prefect flow start and end, summary)")
     gate = seconds.get("gate", 0.0)
     print(f"sleep wall {wall:.1f} s (target <= {TARGET_SECONDS:.0f} s: {'met' if wall <= TARGET_SECONDS else 'NOT met'}); "
-          f"gate {gate:.1f} s = {gate / wall:.0%} of the wall (target <= 20%); result: {summary.model_dump_json()[:300]}")
+          f"gate {gate:.1f} s = {gate / wall:.0%} of the wall (target <= 20%)")
+    print(f"stages' numbers: {json.dumps(summary.stages.get('train', {}))}")
+    bound(home, summary.run_id)
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
     return 0
