@@ -16,7 +16,7 @@ from storage.home import Home
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is (like Ctrl-C), so locks, temp files and the server are cleaned up."""
 
-    signal = 15
+    signal = int(signal.SIGTERM)
 
 
 def _on_sigterm(signum, frame) -> None:

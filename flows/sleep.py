@@ -136,12 +136,13 @@ def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
     started = utcnow()
     if run.resumed:
         attempt_started(run)
+    held: dict[int, object] = {}  # signal handlers set aside while a cancelled run is recorded
     try:
         recipe(run, home, settings)
         return run.summary()
     except (TerminationSignal, KeyboardInterrupt) as exc:
         for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the record below short
-            signal.signal(sig, signal.SIG_IGN)
+            held[sig] = signal.signal(sig, signal.SIG_IGN)
         run.status = "cancelled"
         report(run.current, "failed", f"cancelled by {stop_reason(exc)}")
         raise
@@ -155,6 +156,8 @@ def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
                    flow_run_id=str(flow_run.id) if flow_run.id else None, summary=summary.model_dump(mode="json"))
         publish_summary(summary)
         publish_images(home.runs / run.run_id)
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
 
 
 def recipe(run: SleepRun, home: Home, settings) -> None:
