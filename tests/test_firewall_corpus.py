@@ -19,15 +19,15 @@ import pytest
 
 from expectations.derive import training_set_frame
 from flows.checks import check
+from flows.config import Settings
 from flows.ingest import ingest_paths
 from flows.pairs import check_pairs
+from flows.preview import curate_exchanges
 from storage.home import Home
 from storage.warehouse import read_table, write_table
-from tasks.extraction import ExtractionConfig, extract_template_pairs, merge_candidates
-from tasks.firewall import MASK_MARK, FirewallConfig, apply_firewall, mask_secrets, screen_message, secret_spans
+from tasks.firewall import MASK_MARK, mask_secrets, screen_message, secret_spans
 from tasks.ingest import IngestConfig
 from tasks.mixing import MixingConfig, build_training_set
-from tasks.scoring import ScoringConfig, score_exchanges
 from tasks.text import normalize_value
 
 # (message, the part that must never be shown or learnt)
@@ -297,15 +297,12 @@ def night(tmp_path_factory) -> dict:
     run_id = "r20260301T230000-corpus"
     ingest_paths(home, [inbox], IngestConfig(), run_id=run_id)
     exchanges = read_table(home, "exchanges")
-    scored = score_exchanges(exchanges, ScoringConfig())
+    settings = Settings()  # the defaults: scoring, extraction and the firewall as a sleep runs them
+    night = curate_exchanges(exchanges, settings)
+    scored, candidates, pairs, rejections = (night[k] for k in ("scored", "candidates", "pairs", "rejections"))
     write_table(home, "scored_exchanges", run_id, scored)
-    kept = scored.filter(scored["retained"])["exchange_id"]
-    retained = exchanges.filter(pc.is_in(exchanges["exchange_id"], value_set=kept))
-    candidates = merge_candidates(extract_template_pairs(retained, ExtractionConfig()), retained)
     write_table(home, "candidate_pairs", run_id, candidates)
-    firewall = FirewallConfig()
-    pairs, rejections = apply_firewall(candidates, exchanges, scored, firewall)
-    check_pairs(home, firewall, run_id, pairs, rejections, exchanges)  # raises when a suite fails
+    check_pairs(home, settings.firewall, run_id, pairs, rejections, exchanges)  # raises when a suite fails
     write_table(home, "pairs", run_id, pairs)
     write_table(home, "rejections", run_id, rejections)
     current = pairs.filter(pc.is_null(pairs["superseded_by"]))
