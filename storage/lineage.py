@@ -14,7 +14,6 @@ min/max of `run_id` (one run per file) skips every file of another run.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from typing import Callable
 
 import duckdb
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 
 from storage.errors import LineageError
 from storage.schemas import empty
+from storage.sql import arrow, first_by_run, in_list, prepare, record, registered, resolve_id
 
 TABLES = ["candidate_pairs", "exchanges", "gate_results", "messages", "model_events", "model_versions", "pairs",
           "rejections", "replay_buffer", "runs", "scored_exchanges", "train_steps", "training_examples"]
@@ -39,7 +39,6 @@ NEEDS = {
 Mask = Callable[[str], str]
 WITHHELD = "[withheld: the firewall found a secret in this message]"
 NO_MASK = "[withheld: no secret masker was given]"
-_SHOWN = 5  # ids named in an "ambiguous" error
 _FULL_ID = re.compile(r"^(pr|ex)_[0-9a-f]{16}$")
 
 # One row per version (a version is registered once; the guard keeps a duplicated row from doubling counts).
@@ -61,83 +60,13 @@ _COUNTS = ("count(*) AS examples, count(*) FILTER (WHERE source = 'new') AS new,
            "count(*) FILTER (WHERE source = 'replay') AS replay, count(*) FILTER (WHERE source = 'dream') AS dream")
 _CURRENT = '(SELECT to_version FROM model_events ORDER BY "at" DESC LIMIT 1)'
 
-
-def _in(values) -> str:
-    """A SQL IN-list of string literals (ids read from the warehouse, quotes doubled); `(NULL)` matches none."""
-    vals = sorted({v for v in values if v is not None})
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in vals) + ")" if vals else "(NULL)"
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
-    """Arrow tables visible to SQL under the given names for the duration of the block."""
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        yield
-    finally:
-        for name in tables:
-            con.unregister(name)
-
-
-def _prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Cache Parquet footers on this connection: every view reads all its files' schemas when a query binds it
-    (the parts are immutable, so a cached footer never goes stale)."""
-    con.execute("SET parquet_metadata_cache = true")
-
-
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str, **params) -> pa.Table:
-    return con.sql(sql, params=params or None).to_arrow_table()
-
-
-def _record(head: pa.Table, **sections: pa.Table) -> pa.Table:
-    """`head` (one row) with each section's rows appended as one list<struct> column."""
-    for name, rows in sections.items():
-        head = head.append_column(name, pa.array([rows.to_pylist()], pa.list_(pa.struct(list(rows.schema)))))
-    return head
-
-
-def _first_by_run(con: duckdb.DuckDBPyConnection, table: str, key: str, ids: list[str], runs: list[str],
-                  columns: str = "*") -> pa.Table:
-    """One row of `table` per id in `ids` (the earliest found): looked for in the files of `runs` first, where
-    they normally are (so every other file is skipped), then, for any id not found there, in every file."""
-    sql = f"""SELECT {columns} FROM "{table}" WHERE {key} IN {{ids}} {{runs}}
-              QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY run_id) = 1"""
-    found = _arrow(con, sql.format(ids=_in(ids), runs=f"AND run_id IN {_in(runs)}"))
-    missing = set(ids) - set(found[key].to_pylist())
-    if missing:
-        found = pa.concat_tables([found, _arrow(con, sql.format(ids=_in(missing), runs=""))])
-    return found
-
-
-def _resolve(con: duckdb.DuckDBPyConnection, ref: str, prefix: str, what: str, tables: list[str], key: str) -> str:
-    """The one id starting with `ref` (its `prefix` may be left out), or LineageError naming the matches."""
-    ref = (ref or "").strip()
-    if not ref:
-        raise LineageError(f"give a {what} id (or a unique prefix of one)")
-    wanted = ref if ref.startswith(prefix) else prefix + ref
-    union = " UNION ".join(f"SELECT {key} FROM {t} WHERE starts_with({key}, $p)" for t in tables)
-    ids = [r[0] for r in con.sql(f"SELECT DISTINCT {key} FROM ({union}) ORDER BY 1 LIMIT {_SHOWN + 1}",
-                                 params={"p": wanted}).fetchall()]
-    if not ids:
-        hint = "; find pairs with `slowwave lineage --search WORDS`" if what == "pair" else ""
-        raise LineageError(f"no {what} matches {ref!r} in the warehouse{hint}")
-    if len(ids) > 1:
-        more = ", …" if len(ids) > _SHOWN else ""
-        raise LineageError(f"{what} id prefix {ref!r} is ambiguous: it matches {', '.join(ids[:_SHOWN])}{more}; "
-                           f"give more characters")
-    return ids[0]
-
-
 def resolve_pair(con: duckdb.DuckDBPyConnection, ref: str) -> str:
     """The full pair id that `ref` names (whole or a unique prefix), accepted, rejected or candidate."""
-    return _resolve(con, ref, "pr_", "pair", ["pairs", "rejections", "candidate_pairs"], "pair_id")
-
+    return resolve_id(con, ref, "pr_", "pair", ["pairs", "rejections", "candidate_pairs"], "pair_id")
 
 def resolve_exchange(con: duckdb.DuckDBPyConnection, ref: str) -> str:
     """The full exchange id that `ref` names (whole or a unique prefix)."""
-    return _resolve(con, ref, "ex_", "exchange", ["exchanges"], "exchange_id")
-
+    return resolve_id(con, ref, "ex_", "exchange", ["exchanges"], "exchange_id")
 
 def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], mask: Mask | None,
              secret: set[str] | None = None) -> pa.Table:
@@ -146,17 +75,17 @@ def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], mask: Mask | None,
     The words go through `mask`, so every secret span anywhere in them is masked; a message the firewall
     rejected a pair of as a secret (`secret`: exchange ids; None = look them up) in which `mask` finds nothing
     is withheld whole (the secret was seen with other settings)."""
-    ex = _arrow(con, f"""SELECT * FROM exchanges WHERE exchange_id IN {_in(ids)}
+    ex = arrow(con, f"""SELECT * FROM exchanges WHERE exchange_id IN {in_list(ids)}
                          QUALIFY row_number() OVER (PARTITION BY exchange_id ORDER BY run_id) = 1""")
     runs = ex["run_id"].to_pylist()  # a sleep ingests, scores and writes messages in one run
-    msg = _first_by_run(con, "messages", "message_id", ex["user_message_id"].to_pylist(), runs,
+    msg = first_by_run(con, "messages", "message_id", ex["user_message_id"].to_pylist(), runs,
                         "message_id, source_file, line_no, run_id")
-    sc = _first_by_run(con, "scored_exchanges", "exchange_id", ids, runs)
+    sc = first_by_run(con, "scored_exchanges", "exchange_id", ids, runs)
     if secret is None:
         secret = {r[0] for r in con.sql(f"""SELECT exchange_id FROM rejections
-                                            WHERE reason = 'secret' AND exchange_id IN {_in(ids)}""").fetchall()}
-    with _registered(con, _ex=ex, _msg=msg, _sc=sc):
-        rows = _arrow(con, """
+                                            WHERE reason = 'secret' AND exchange_id IN {in_list(ids)}""").fetchall()}
+    with registered(con, _ex=ex, _msg=msg, _sc=sc):
+        rows = arrow(con, """
         SELECT ex.exchange_id, ex.session_id, ex.turn, ex.timestamp,
                coalesce(msg.source_file, ex.source_file) AS source_file, coalesce(msg.line_no, ex.user_line) AS line,
                ex.assistant_line, ex.user_text,
@@ -173,7 +102,6 @@ def _sources(con: duckdb.DuckDBPyConnection, ids: list[str], mask: Mask | None,
     texts = [shown(e, t) for e, t in zip(rows["exchange_id"].to_pylist(), rows["user_text"].to_pylist())]
     return rows.set_column(rows.schema.get_field_index("user_text"), "user_text", pa.array(texts, pa.string()))
 
-
 def _masked(table: pa.Table, columns: tuple[str, ...], mask: Mask | None) -> pa.Table:
     """`table` with the text of `columns` masked (withheld without a masker)."""
     for name in columns:
@@ -182,17 +110,16 @@ def _masked(table: pa.Table, columns: tuple[str, ...], mask: Mask | None) -> pa.
             table = table.set_column(table.schema.get_field_index(name), name, pa.array(texts, pa.string()))
     return table
 
-
 def _training(con: duckdb.DuckDBPyConnection, pid: str, mv: pa.Table) -> pa.Table:
     """Every run whose training set used the pair: its examples, adapter, gate decision and fused version."""
-    used = _arrow(con, f"SELECT run_id, {_COUNTS} FROM training_examples WHERE pair_id = $id GROUP BY run_id", id=pid)
-    gate = _arrow(con, f"SELECT * FROM gate_results WHERE run_id IN {_in(used['run_id'].to_pylist())}")
+    used = arrow(con, f"SELECT run_id, {_COUNTS} FROM training_examples WHERE pair_id = $id GROUP BY run_id", id=pid)
+    gate = arrow(con, f"SELECT * FROM gate_results WHERE run_id IN {in_list(used['run_id'].to_pylist())}")
     # A run with no gate row may still have trained an adapter (stopped before the gate): its steps name it.
     ungated = set(used["run_id"].to_pylist()) - set(gate["run_id"].to_pylist())
-    steps = _arrow(con, f"SELECT DISTINCT run_id, adapter_id FROM train_steps WHERE run_id IN {_in(ungated)}") \
+    steps = arrow(con, f"SELECT DISTINCT run_id, adapter_id FROM train_steps WHERE run_id IN {in_list(ungated)}") \
         if ungated else pa.table({"run_id": pa.array([], pa.string()), "adapter_id": pa.array([], pa.string())})
-    with _registered(con, _used=used, _gate=gate, _steps=steps, _mv=mv):
-        return _arrow(con, f"""
+    with registered(con, _used=used, _gate=gate, _steps=steps, _mv=mv):
+        return arrow(con, f"""
         WITH adapters AS (SELECT DISTINCT run_id, adapter_id FROM (
             SELECT run_id, adapter_id FROM _gate UNION ALL SELECT run_id, adapter_id FROM _steps
             UNION ALL SELECT run_id, adapter_id FROM _mv WHERE adapter_id IS NOT NULL))
@@ -206,49 +133,47 @@ def _training(con: duckdb.DuckDBPyConnection, pid: str, mv: pa.Table) -> pa.Tabl
         LEFT JOIN _mv mv ON mv.adapter_id = a.adapter_id
         ORDER BY u.run_id, a.adapter_id""")
 
-
 def _versions(con: duckdb.DuckDBPyConnection, fused: list[str], mv: pa.Table) -> pa.Table:
     """Every version that is one of `fused` or descends from one, with the ones it learned the pair in."""
-    with _registered(con, _mv=mv):
-        return _arrow(con, f"""WITH RECURSIVE
+    with registered(con, _mv=mv):
+        return arrow(con, f"""WITH RECURSIVE
         holds(version, learned_in) AS (
-            SELECT version, version FROM _mv WHERE version IN {_in(fused)}
+            SELECT version, version FROM _mv WHERE version IN {in_list(fused)}
             UNION SELECT mv.version, h.learned_in FROM holds h JOIN _mv mv ON mv.parent = h.version)
         SELECT h.version, mv.parent, mv.adapter_id, mv.created_at,
                list(DISTINCT h.learned_in ORDER BY h.learned_in) AS learned_in,
                coalesce(h.version = {_CURRENT}, false) AS current
         FROM holds h JOIN _mv mv USING (version) GROUP BY ALL ORDER BY h.version""")
 
-
 def pair_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None = None) -> pa.Table:
     """One row: the pair, its firewall verdict and supersession, with nested `sources`, `replay`,
     `training` (runs, adapters, gate results) and `versions` (model versions that contain it); every text a
     person's words could hold a secret in goes through `mask`."""
-    _prepare(con)
+    prepare(con)
     pid = ref.strip() if _FULL_ID.match(ref.strip()) else resolve_pair(con, ref)
     # One query per table: this pair's row and the pairs it supersedes; its rejection (and every secret
     # rejection of its exchanges); its candidate row only when it was not accepted (the pair row has it all).
-    found = _arrow(con, """SELECT *, pair_id = $id AS this FROM (
+    found = arrow(con, """SELECT *, pair_id = $id AS this FROM (
                              SELECT * FROM pairs WHERE pair_id = $id UNION ALL
                              SELECT * FROM pairs WHERE superseded_by = $id) ORDER BY run_id""", id=pid)
     acc = found.filter(found["this"]).slice(0, 1).drop_columns(["this"])
     later = found.filter(pc.invert(found["this"]))["pair_id"].to_pylist()
     cand = (empty("candidate_pairs") if acc.num_rows else
-            _arrow(con, "SELECT * FROM candidate_pairs WHERE pair_id = $id ORDER BY run_id LIMIT 1", id=pid))
+            arrow(con, "SELECT * FROM candidate_pairs WHERE pair_id = $id ORDER BY run_id LIMIT 1", id=pid))
     cited = [e for r in (acc if acc.num_rows else cand).to_pylist()
              for e in [r["exchange_id"], *r["source_exchange_ids"]]]
-    rejected = _arrow(con, f"""SELECT * FROM rejections WHERE pair_id = $id
-                               OR (reason = 'secret' AND exchange_id IN {_in(cited)}) ORDER BY run_id DESC""", id=pid)
+    rejected = arrow(con, f"""SELECT * FROM rejections WHERE pair_id = $id
+                               OR (reason = 'secret' AND exchange_id IN {in_list(cited)}) ORDER BY run_id DESC""", id=pid)
     rej = rejected.filter(pc.equal(rejected["pair_id"], pid)).slice(0, 1)
     secret = set(rejected.filter(pc.equal(rejected["reason"], "secret"))["exchange_id"].to_pylist())
     if not (acc.num_rows or rej.num_rows or cand.num_rows):
         raise LineageError(f"no pair matches {ref!r} in the warehouse; "
                            "find pairs with `slowwave lineage --search WORDS`")
-    buffer = _arrow(con, """SELECT run_id AS buffer_version, pair_id, status, priority, replay_count, added_run,
+    buffer = arrow(con, """SELECT run_id AS buffer_version, pair_id, status, priority, replay_count, added_run,
                             last_replayed_run, status_reason FROM replay_buffer
                             WHERE pair_id = $id OR status_reason = 'superseded by ' || $id ORDER BY run_id""", id=pid)
-    with _registered(con, _acc=acc, _rej=rej, _cand=cand, _buf=buffer):
-        head = _arrow(con, """
+    with registered(con, _acc=acc, _rej=rej, _cand=cand, _buf=buffer):
+        head = arrow(con, """
         WITH later AS (SELECT list(DISTINCT pair_id ORDER BY pair_id) AS ids FROM (
                 SELECT unnest($later) AS pair_id UNION ALL SELECT pair_id FROM _buf WHERE pair_id <> $id)),
         buf AS (SELECT status, status_reason FROM _buf WHERE pair_id = $id ORDER BY buffer_version DESC LIMIT 1)
@@ -275,15 +200,14 @@ def pair_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None = N
             buf.status AS buffer_status, buf.status_reason AS buffer_status_reason
         FROM (SELECT 1) one LEFT JOIN _acc acc ON true LEFT JOIN _cand cand ON true LEFT JOIN _rej rej ON true
         LEFT JOIN buf ON true LEFT JOIN later ON true""", id=pid, later=later)
-    mv = _arrow(con, f"WITH {_MV} SELECT * FROM mv")
+    mv = arrow(con, f"WITH {_MV} SELECT * FROM mv")
     training = _training(con, pid, mv)
     replay = buffer.filter(pc.equal(buffer["pair_id"], pid)).drop_columns(["pair_id"])
     first = head["exchange_id"][0].as_py()
     ids = list(dict.fromkeys([first, *head["source_exchange_ids"][0].as_py()]))
     head = _masked(head, ("subject", "value", "question", "answer", "rejection_detail"), mask)
-    return _record(head, sources=_sources(con, ids, mask, secret),
+    return record(head, sources=_sources(con, ids, mask, secret),
                    replay=replay, training=training, versions=_versions(con, training["fused_into"].to_pylist(), mv))
-
 
 def _usage_ctes() -> str:
     """CTEs `usage_runs` and `usage_versions` for the pair ids of a CTE `wanted` defined before them."""
@@ -296,23 +220,21 @@ def _usage_ctes() -> str:
                        FROM used u JOIN run_adapters ra USING (run_id) JOIN mv ON mv.adapter_id = ra.adapter_id
                        JOIN closure cl ON cl.ancestor = mv.version GROUP BY u.pair_id)"""
 
-
 def _with_usage(con: duckdb.DuckDBPyConnection, found: pa.Table, order: str) -> pa.Table:
     """`found` (pairs) with how many runs trained on each, on how many examples, and the versions holding it."""
-    with _registered(con, _found=found):
-        return _arrow(con, f"""WITH RECURSIVE wanted AS (SELECT pair_id FROM _found), {_usage_ctes()}
+    with registered(con, _found=found):
+        return arrow(con, f"""WITH RECURSIVE wanted AS (SELECT pair_id FROM _found), {_usage_ctes()}
         SELECT f.*, coalesce(ur.training_runs, 0) AS training_runs, coalesce(ur.examples, 0) AS examples,
                coalesce(uv.versions, []) AS versions
         FROM _found f LEFT JOIN usage_runs ur USING (pair_id) LEFT JOIN usage_versions uv USING (pair_id)
         ORDER BY {order}""")
 
-
 def exchange_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None = None) -> pa.Table:
     """One row: the exchange (file, line, session, turn, the user's words through `mask`, scores) with a nested
     `pairs` section: every pair that cites it, accepted or rejected, with its training runs and model versions."""
-    _prepare(con)
+    prepare(con)
     eid = resolve_exchange(con, ref)
-    found = _arrow(con, """
+    found = arrow(con, """
     WITH acc AS (SELECT pair_id, 'accepted' AS status, NULL::VARCHAR AS reason, method, fact_type, question, answer,
                         grounding, superseded_by, run_id
                  FROM pairs WHERE list_contains(source_exchange_ids, $id) OR exchange_id = $id
@@ -325,18 +247,16 @@ def exchange_lineage(con: duckdb.DuckDBPyConnection, ref: str, mask: Mask | None
             QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY run_id DESC) = 1)
     SELECT * FROM acc UNION ALL SELECT * FROM rej""", id=eid)
     found = _masked(found, ("question", "answer"), mask)
-    return _record(_sources(con, [eid], mask), pairs=_with_usage(con, found, "f.run_id, f.pair_id"))
-
+    return record(_sources(con, [eid], mask), pairs=_with_usage(con, found, "f.run_id, f.pair_id"))
 
 def _like(word: str) -> str:
     """An ILIKE pattern matching `word` anywhere (its own % and _ escaped)."""
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
-
 def search_pairs(con: duckdb.DuckDBPyConnection, text: str) -> pa.Table:
     """Pairs whose question, answer or source words contain every word of `text` (case-insensitive),
     one row each: status, where it came from, and how often it was trained and into which versions."""
-    _prepare(con)
+    prepare(con)
     words = text.split() if text else []
     if not words:
         raise LineageError("--search needs at least one word")
@@ -347,7 +267,7 @@ def search_pairs(con: duckdb.DuckDBPyConnection, text: str) -> pa.Table:
 
     # The user's words take one scan of exchanges (a flag per word); a pair matches when each word is in
     # its question, its answer or the words of the exchange it came from.
-    found = _arrow(con, f"""
+    found = arrow(con, f"""
     WITH said AS (SELECT exchange_id, {", ".join(f"{has('user_text', i)} AS m{i}" for i in n)} FROM exchanges
                   WHERE {" OR ".join(has("user_text", i) for i in n)}),
     acc AS (SELECT p.pair_id, 'accepted' AS status, NULL::VARCHAR AS reason, p.run_id, p.method, p.fact_type,
@@ -362,21 +282,20 @@ def search_pairs(con: duckdb.DuckDBPyConnection, text: str) -> pa.Table:
               AND pair_id NOT IN (SELECT pair_id FROM acc)
             QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY run_id DESC) = 1)
     SELECT * FROM acc UNION ALL SELECT * FROM rej""", **{f"w{i}": _like(w) for i, w in enumerate(words)})
-    place = _first_by_run(con, "exchanges", "exchange_id", found["exchange_id"].to_pylist(),
+    place = first_by_run(con, "exchanges", "exchange_id", found["exchange_id"].to_pylist(),
                           found["run_id"].to_pylist(), "exchange_id, session_id, turn, source_file, user_line, run_id")
     place = place.drop_columns(["run_id"]).rename_columns(["exchange_id", "session_id", "turn", "source_file", "line"])
-    with _registered(con, _hits=found, _place=place):
-        found = _arrow(con, "SELECT h.*, p.* EXCLUDE (exchange_id) FROM _hits h LEFT JOIN _place p USING (exchange_id)")
+    with registered(con, _hits=found, _place=place):
+        found = arrow(con, "SELECT h.*, p.* EXCLUDE (exchange_id) FROM _hits h LEFT JOIN _place p USING (exchange_id)")
     return _with_usage(con, found, "f.status, f.run_id, f.pair_id")
-
 
 def model_lineage(con: duckdb.DuckDBPyConnection, version: str) -> pa.Table:
     """One row per (training run, pair) in `version`'s ancestry (it and every parent up to the base):
     the version that fused the run's adapter, its depth (0 = `version`), the examples that used the pair,
     and the run's own counts (`run_pairs`, `run_examples`)."""
-    _prepare(con)
+    prepare(con)
     # The ancestry with the run(s) that trained and gated each adapter in it (none for the base version).
-    ancestry = _arrow(con, f"""WITH RECURSIVE {_MV}, {_RUN_ADAPTERS},
+    ancestry = arrow(con, f"""WITH RECURSIVE {_MV}, {_RUN_ADAPTERS},
     ancestry(version, parent, adapter_id, depth) AS (
         SELECT version, parent, adapter_id, 0 FROM mv WHERE version = $v
         UNION SELECT mv.version, mv.parent, mv.adapter_id, a.depth + 1
@@ -388,10 +307,10 @@ def model_lineage(con: duckdb.DuckDBPyConnection, version: str) -> pa.Table:
         listed = ", ".join(known if len(known) <= 8 else known[:3] + ["…"] + known[-3:])
         raise LineageError(f"no model version {version!r} in the warehouse; known: {listed or 'none'}")
     fused = ancestry.filter(pc.invert(pc.is_null(ancestry["run_id"])))
-    with _registered(con, _fused=fused):
-        rows = _arrow(con, f"""
+    with registered(con, _fused=fused):
+        rows = arrow(con, f"""
         WITH per_pair AS (SELECT run_id, pair_id, {_COUNTS} FROM training_examples
-                          WHERE run_id IN {_in(fused["run_id"].to_pylist())} AND pair_id IS NOT NULL
+                          WHERE run_id IN {in_list(fused["run_id"].to_pylist())} AND pair_id IS NOT NULL
                           GROUP BY run_id, pair_id),
         per_run AS (SELECT run_id, count(*) AS run_pairs, sum(examples)::BIGINT AS run_examples FROM per_pair
                     GROUP BY run_id)
@@ -401,19 +320,18 @@ def model_lineage(con: duckdb.DuckDBPyConnection, version: str) -> pa.Table:
         ORDER BY fr.depth DESC, pp.run_id, pp.pair_id""")
     # The words of each pair, looked up after sorting (sorting the long texts too costs more than this).
     # A pair id is a hash of its exchange, method, question and answer: any of its rows has the same words.
-    facts = _arrow(con, "SELECT pair_id, question, answer, exchange_id FROM pairs")
+    facts = arrow(con, "SELECT pair_id, question, answer, exchange_id FROM pairs")
     found = facts.take(pc.index_in(rows["pair_id"], value_set=facts["pair_id"]))
     for name in ("question", "answer", "exchange_id"):
         rows = rows.append_column(name, found[name])
     return rows
 
-
 def run_counts(rows: pa.Table) -> pa.Table:
     """Per training run of a `model_lineage` result: its version, adapter, and pairs and examples by source."""
     con = duckdb.connect(":memory:")
     try:
-        with _registered(con, _rows=rows):
-            return _arrow(con, """
+        with registered(con, _rows=rows):
+            return arrow(con, """
             SELECT version, run_id, adapter_id, count(*) AS pairs, sum(examples)::BIGINT AS examples,
                    count(*) FILTER (WHERE list_contains(sources, 'new')) AS new_pairs,
                    count(*) FILTER (WHERE list_contains(sources, 'replay')) AS replay_pairs,
