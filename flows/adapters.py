@@ -72,12 +72,10 @@ def training_rows(examples: pa.Table) -> list[dict]:
 
 def save_trained_adapter(adapters_dir: Path, model, cfg: TrainConfig, result: TrainResult, *, parent_version: str,
                          training_set_id: str, training_set_sha256: str, code_version: str = CODE_VERSION,
-                         rehearsal_seed: int | None = None) -> tuple[str, Path]:
-    """(adapter id, folder) of a just-trained model's LoRA weights saved as adapters/<id>/; an existing one is reused."""
-    aid = adapter_id(cfg, parent_version=parent_version, training_set_sha256=training_set_sha256)
-    existing = find_adapter(adapters_dir, aid)
-    if existing is not None:
-        return aid, existing
+                         rehearsal_seed: int | None = None, aid: str | None = None) -> tuple[str, Path]:
+    """(adapter id, folder) of a just-trained model's LoRA weights saved as adapters/<id>/ (save_adapter reuses an
+    existing one). `aid`: the id the caller already derived from the same inputs."""
+    aid = aid or adapter_id(cfg, parent_version=parent_version, training_set_sha256=training_set_sha256)
     manifest = training_manifest(cfg, result.summary(), parent_version=parent_version,
                                  training_set_id=training_set_id, training_set_sha256=training_set_sha256,
                                  code_version=code_version, rehearsal_seed=rehearsal_seed)
@@ -119,7 +117,7 @@ def train_task(home: Home, train: TrainConfig, run_id: str, depth: str, examples
         trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info))
         aid, folder = save_trained_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                            training_set_id=run_id, training_set_sha256=sha,
-                                           rehearsal_seed=_rehearsal_seed(rehearsal_seed, examples))
+                                           rehearsal_seed=_rehearsal_seed(rehearsal_seed, examples), aid=aid)
         summary, steps = trained.summary(), trained.steps
     try:
         registry.verify_folder(folder)

@@ -63,7 +63,7 @@ def doctor_lines(home: Home) -> list[str]:
 
     from flows.prefect_env import configure
     from storage import registry
-    from tasks.model.pull import cache_dir
+    from storage.home import cache_root
 
     lines = [
         f"platform:   {platform.system()} {platform.machine()}, Python {sys.version.split()[0]}",
@@ -95,7 +95,7 @@ def doctor_lines(home: Home) -> list[str]:
     except SlowwaveError as exc:  # a manifest that cannot be read: say which, and go on with the rest
         versions, problems = [], [str(exc)]
     lines.append(f"model:      current {current or 'none (run `slowwave model pull`)'}, "
-                 f"{len(versions)} version(s), cache {cache_dir()}")
+                 f"{len(versions)} version(s), cache {cache_root()}")
     lines += [f"problem:    {p}" for p in problems]
     lines.append(f"warehouse:  {home.warehouse} ({_size(home.warehouse)}), home {home.root} ({_size(home.root)})")
     from flows.pressure import pressure_line

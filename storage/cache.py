@@ -17,14 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.atomic import atomic_path, write_text_atomic
+from storage.home import cache_root
 
 META_KEY = b"slowwave"  # parquet schema metadata: what the item was made with (e.g. its seed)
 
 
-def cache_root() -> Path:
-    """Where downloads, conversions and generated data are kept across homes: $SLOWWAVE_CACHE or ~/.cache/slowwave."""
-    raw = os.environ.get("SLOWWAVE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "slowwave"
-    return Path(raw).expanduser()
 
 
 def cached_path(kind: str, key: str, suffix: str, shipped: Path | None = None) -> Path:

