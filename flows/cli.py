@@ -213,6 +213,28 @@ def cmd_schedule(args, home: Home) -> int:
     return 0
 
 
+def cmd_chat(args, home: Home) -> int:
+    from flows.chat import run_chat
+    from flows.config import load_settings
+    from flows.wake.engine import Engine, ensure_current
+    from flows.wake.sleeper import Sleeper
+
+    settings = load_settings(home.config_file)
+    ensure_current(home, settings.model, say=_say)
+    engine = Engine(home, settings.wake, say=_say).start()
+    try:
+        return run_chat(home, engine, Sleeper(home, None, say=_say), say=_say)
+    finally:
+        engine.close()
+
+
+def cmd_serve(args, home: Home) -> int:
+    from flows.config import load_settings
+    from flows.serve import serve
+
+    return serve(home, load_settings(home.config_file), host=args.host, port=args.port, say=_say)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="slowwave", description="Nightly sleep for a local assistant: "
@@ -260,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
     s.add_argument("--timezone", help="IANA time zone (default: this machine's)")
     s.set_defaults(func=cmd_schedule)
+    s = sub.add_parser("chat", help="talk with the current model version in the terminal (every turn is logged "
+                       "for the next sleep; /quit, /sleep, /forget-session)")
+    s.set_defaults(func=cmd_chat)
+    s = sub.add_parser("serve", help="answer an OpenAI-compatible HTTP API and a web chat page with the current "
+                       "version (swapped in when a sleep moves it; logs every turn; sleeps under pressure)")
+    s.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port to listen on (default from config: 8742)")
+    s.set_defaults(func=cmd_serve)
     s = sub.add_parser("doctor", help="check platform, MLX, BLAS speed, model, warehouse and Prefect")
     s.set_defaults(func=cmd_doctor)
     s = sub.add_parser("demo", help="run the whole pipeline on the bundled sample conversations")

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from flows.wake.config import WakeConfig
 from storage.errors import ConfigError
 from storage.home import Home
 from tasks.depth import ScheduleConfig, SleepConfig
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     gate: GateConfig = Field(default_factory=GateConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    wake: WakeConfig = Field(default_factory=WakeConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
