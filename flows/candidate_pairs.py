@@ -29,7 +29,8 @@ def extract_task(home: Home, cfg: ExtractionConfig, run_id: str, exchanges: pa.T
     """Stage 2: template (and, with a model, model-written) question-answer pairs about the user."""
     keep = scored.filter(scored["retained"])["exchange_id"]
     retained = exchanges.filter(pc.is_in(exchanges["exchange_id"], value_set=keep))
-    parts = [extract_template_pairs(retained, cfg)]
+    parsed: Counter = Counter()  # the parser's numbers: sentences parsed, left out by reason, facts, statements
+    parts = [extract_template_pairs(retained, cfg, parsed)]
     if generate is not None and retained.num_rows:
         parts.append(extract_model_pairs(retained, generate, cfg))
     candidates = merge_candidates(pa.concat_tables(parts), retained)
@@ -37,7 +38,7 @@ def extract_task(home: Home, cfg: ExtractionConfig, run_id: str, exchanges: pa.T
     write_table(home, "candidate_pairs", run_id, candidates)
     by = Counter(candidates["method"].to_pylist())
     get_run_logger().info(f"extracted {candidates.num_rows} candidate pair(s) from {retained.num_rows} "
-                          f"exchange(s): {dict(by)}")
+                          f"exchange(s): {dict(by)}; parser: {dict(sorted(parsed.items()))}")
     return candidates
 
 

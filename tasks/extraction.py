@@ -1,17 +1,18 @@
 """Stage 2: turn retained exchanges into candidate question-answer pairs about the user.
 
-Two extractors share one output (candidate_pairs without run_id): regex patterns over the user's
-own words (tasks/patterns/, method "template") and an injected model that writes `Q:`/`A:` pairs. Only
-`user_text` is ever read by the patterns: what the assistant said never becomes a fact.
+Extractors share one output (candidate_pairs without run_id): rules over the user's own words (method
+"template": regex patterns, tasks/patterns/, and dependency-parse rules with statement memories,
+tasks/parsing/) and an injected model that writes `Q:`/`A:` pairs. Only `user_text` is ever read by the
+rules: what the assistant said never becomes a fact.
 `merge_candidates` folds duplicates into one pair and links corrections to what they replace.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import re
+from collections import Counter
 from typing import Callable
 
 import numpy as np
@@ -21,13 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storage.ids import pair_id
 from storage.schemas import without_run_id
+from tasks.parsing.extract import message_facts, parse_messages
 from tasks.patterns import TRIGGERS, Context, Fact, match_message
 from tasks.text import normalize_value
 
 Generate = Callable[[list[list[dict]]], list[str]]
 # Facts a person can have several of: the value is part of the key, so they accumulate.
 MULTI_VALUED = frozenset({"likes", "dislikes", "allergy", "intolerance", "avoids_food", "hobby", "instrument", "sport",
-                          "language_learning", "language_spoken", "trip", "plan"})
+                          "language_learning", "language_spoken", "trip", "plan", "drink", "fear", "statement"})
 METHOD_ORDER = {"template": 0, "model": 1, "dream": 2}
 
 
@@ -47,8 +49,14 @@ class ExtractionConfig(BaseModel):
     use_model: bool = Field(False, description="Also ask the current model to write pairs (slow on CPU; the "
                             "firewall checks them like any other).")
     model_max_tokens: int = Field(128, ge=16, description="Longest model-written extraction per exchange.")
-
-
+    parse: bool = Field(True, description="Also read facts off the dependency parse of each user sentence with a "
+                        "first-person or possessive marker (tasks/parsing/, spaCy en_core_web_sm).")
+    statements: bool = Field(True, description="Keep a first-person sentence no fact type covers as a statement "
+                             "memory ('What did I tell you about my boat?').")
+    parse_batch_size: int = Field(256, ge=1, description="Sentences per nlp.pipe batch.")
+    max_parse_message_chars: int = Field(4000, ge=100, description="A longer user message is not parsed "
+                                         "(counted as skipped:too-long).")
+    max_parse_sentence_chars: int = Field(400, ge=20, description="A longer sentence is not parsed.")
 
 
 CANDIDATE_SCHEMA = without_run_id("candidate_pairs")
@@ -88,7 +96,8 @@ def user_question(question: str) -> str:
 
 
 def _candidates(cols: dict[str, list], ex_id: str, method: str, f: Fact, key: str, also: str | None = None) -> None:
-    f = dataclasses.replace(f, question=user_question(f.question))
+    if f.fact_type != "statement":  # a statement's question is written as the person asks it
+        f = dataclasses.replace(f, question=user_question(f.question))
     cols["pair_id"].append(pair_id(ex_id, method, f.question, f.answer))
     cols["exchange_id"].append(ex_id)
     cols["source_exchange_ids"].append([ex_id] if also in (None, ex_id) else [ex_id, also])
@@ -105,13 +114,21 @@ def _candidates(cols: dict[str, list], ex_id: str, method: str, f: Fact, key: st
     cols["superseded_by"].append(None)
 
 
-def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig) -> pa.Table:
-    """candidate_pairs rows (without run_id) found by the regex patterns in each user message."""
+def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig, counts: Counter | None = None) -> pa.Table:
+    """candidate_pairs rows (without run_id) found by the rules in each user message (regex, then parse).
+
+    counts, when given, receives the parser's numbers: sentences parsed and sentences or messages left
+    out by reason (skipped:too-long, skipped:code, skipped:no-words, skipped:other-script, ...).
+    """
+    counts = Counter() if counts is None else counts
     texts = exchanges.column("user_text")
     fired = {fam: pc.match_substring_regex(texts, TRIGGERS[fam], ignore_case=True).to_numpy(zero_copy_only=False)
              for fam in cfg.families}
     hits = np.vstack(list(fired.values())) if fired else np.zeros((0, len(texts)), bool)
-    idx = np.flatnonzero(hits.any(axis=0)) if len(texts) else np.zeros(0, np.int64)
+    parsed = parse_messages(texts.to_pylist(), counts, cfg.parse_batch_size, cfg.max_parse_message_chars,
+                            cfg.max_parse_sentence_chars) if cfg.parse else [[] for _ in range(len(texts))]
+    wanted = hits.any(axis=0) | np.array([bool(p) for p in parsed], bool) if len(texts) else np.zeros(0, bool)
+    idx = np.flatnonzero(wanted)
     cols: dict[str, list] = {n: [] for n in CANDIDATE_SCHEMA.names}
     ctx = Context()  # one person's logs: what they said earlier resolves 'she' and names later
     names = list(fired)
@@ -121,11 +138,21 @@ def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig) -> pa.Tab
     masks = (hits[:, order].T.astype(np.int64) << np.arange(len(names), dtype=np.int64)).sum(axis=1).tolist() \
         if len(order) else []
     decode = functools.lru_cache(maxsize=None)(lambda m: [n for k, n in enumerate(names) if m >> k & 1])
-    for mask, ex_id, text in zip(masks, picked.column("exchange_id").to_pylist(), picked.column("user_text").to_pylist()):
+    for row, mask, ex_id, text in zip(order, masks, picked.column("exchange_id").to_pylist(),
+                                      picked.column("user_text").to_pylist()):
         families = decode(mask)
         seen: set[tuple[str, str]] = set()
         ctx.current = ex_id
-        for f in match_message(text, families, ctx):
+        found = match_message(text, families, ctx) if families else []
+        # The regex families were tuned first: where one found a fact type in this message, its value stands,
+        # and the parser adds only the fact types (and keys) the regexes did not find here.
+        regex_types = {f.fact_type for f in found}
+        covered = [(f.start, f.end) for f in found if f.start is not None]
+        parse_found = [f for f in message_facts(parsed[row], ctx, covered, cfg.statements)
+                       if f.fact_type not in regex_types] if parsed[row] else []
+        counts["parse_facts"] += sum(f.fact_type != "statement" for f in parse_found)
+        counts["statements"] += sum(f.fact_type == "statement" for f in parse_found)
+        for f in [*found, *parse_found]:
             key = fact_key(f.fact_type, f.subject, f.member, f.value)
             if (key, normalize_value(f.value)) in seen:
                 continue

@@ -46,7 +46,7 @@ PET_KINDS = ("dog", "cat", "rabbit", "parrot", "horse", "hamster", "tortoise")
 OTHERS = frozenset(RELATIVES + PET_KINDS + ("child", "children", "friend"))
 FAVOURITES = ("colour", "food", "book", "film", "song", "season", "sport", "band", "drink", "city")
 # Endings of a job title ('nurse', 'engineer', 'pharmacist'): the patterns' check and scoring's marker.
-JOB_ENDINGS = (r"(?:er|or|ist|ian|ant|ent|man|woman|eon|ect|ive|nurse|chef|cook|vet|pilot|clerk|guard|judge|"
+JOB_ENDINGS = (r"(?:er|or|ist|ian|ant|ent|man|woman|eon|ect|ive|smith|nurse|chef|cook|vet|pilot|clerk|guard|judge|"
                r"coach|tutor|barista|ceo|cto|cfo|nanny|midwife|medic|programmer|dev)")
 # Wrong values for yes/no verify questions when a night has no other fact of the same kind.
 VERIFY_DECOYS: dict[str, tuple[str, ...]] = {
@@ -116,7 +116,9 @@ FACT_TYPES: tuple[FactType, ...] = (
              ("my name", "call me", "i'm called", "i am called", "(?-i:[Tt]his is [A-Z][a-z]+)",
               f"(?:hi|hiya|hey|hello)[,!]? i'?m {_CAP}", f"called {_CAP}",
               rf"(?:hi|hiya|hey|heya|hello|howdy|yo|(?:good )?(?:morning|afternoon|evening))[,!]? "
-              rf"(?:there[,!]? |all[,!]? )?{_IM} (?-i:[A-Z])"),
+              rf"(?:there[,!]? |all[,!]? )?{_IM} (?-i:[A-Z])",
+              # 'I'm Priya, Priya Nair': the name said twice, the second time whole.
+              rf"{_IM} {_CAP}, {_CAP} {_CAP}"),
              unknown=(("user", "What is my name?", "your name"),), verify=("name", "Is my name {x}?")),
     FactType("residence", ("Where do I live?", "Which city do I live in?", "Where is my home?", "Where am I based?",
                            "Which town is my home?"),
@@ -157,7 +159,8 @@ FACT_TYPES: tuple[FactType, ...] = (
               r"(?: now| actually| already)? (?:not \d+,? but )?\d")),
     FactType("family_job", ("What does my {subject} do for a living?", "What is my {subject}'s job?",
                             "What work does my {subject} do?", "What is my {subject}'s profession?"),
-             (*_FAMILY, "works as", r"(?:he|she)(?:'s| is) an?"),
+             (*_FAMILY, "works as", r"(?:he|she)(?:'s| is) an?", r"(?:my|our) (?:other|better) half",
+              r"i teach \w+", r"(?:my|our) (?:\w+ )?(?:\w+ )?teaches"),
              unknown=_unknown(RELATIVES, "What does my {s} do for a living?", "what your {s} does for a living"),
              verify=("job", "Does my {subject} work as {a}?")),
     FactType("family_home", ("Where does my {subject} live?", "Which city does my {subject} live in?",
@@ -188,7 +191,8 @@ FACT_TYPES: tuple[FactType, ...] = (
     FactType("dislikes", ("What do I dislike?", "What don't I like?", "Is there something I can't stand?",
                           "What is something I hate?"),
              ("i hate", "i dislike", "i can't stand", "i cannot stand", "can't bear", "cannot bear", "can't stomach",
-              "i don't like", "i do not like", "detest", "loathe", "despise"), preference=True),
+              "i don't like", "i do not like", "detest", "loathe", "despise",
+              r"i (?:really |just |honestly |actually )?(?:don't|do not) (?:like|love|enjoy)"), preference=True),
     FactType("allergy", ("What am I allergic to?", "Do I have any allergies?", "Which allergy do I have?",
                          "What gives me an allergic reaction?"),
              ("i'm allergic", "i am allergic", "allergic to", "allergy"),
@@ -231,7 +235,7 @@ FACT_TYPES: tuple[FactType, ...] = (
                       "Which place am I visiting?"),
              ("(?:going|flying|traveling|travelling|heading|moving) to", "driving to", f"off to {_CAP}",
               f"i'll be in {_CAP}", "trip to", f"(?:i|we)(?:'ll| will) (?:also )?be in {_CAP}",
-              "(?:a holiday|a vacation) to"),
+              "(?:a holiday|a vacation) to", r"(?:i|we)(?:'ll| will) (?:go|fly|head|travel|drive) to"),
              unknown=(("user", "Where am I travelling next?", "where you are travelling"),),
              verify=("place", "Am I travelling to {x}?")),
     FactType("plan", ("What am I planning?", "What are my plans?", "What do I plan to do?", "What do I intend to do?"),
@@ -248,8 +252,10 @@ FACT_TYPES: tuple[FactType, ...] = (
              ("my hobb(?:y|ies)", "in my free time", "in my spare time", "(?:i'm|i am) (?:also |really )?into",
               rf"{_IM} (?:\w+ )?into", "getting into", "took up", "taken up")),
     FactType("instrument", ("What instrument do I play?", "Which instrument do I play?", "What do I play musically?",
-                            "Do I play an instrument?"), _PLAY,
-             unknown=(("user", "What instrument do I play?", "whether you play an instrument"),)),
+                            "Do I play an instrument?"), (*_PLAY, rf"(?:my|our) (?:\w+ )?{_REL_WORDS} plays"),
+             unknown=(("user", "What instrument do I play?", "whether you play an instrument"),),
+             member_wordings=("What instrument does my {subject} play?", "Which instrument does my {subject} play?",
+                              "What does my {subject} play musically?", "Does my {subject} play an instrument?")),
     FactType("sport", ("What sport do I play?", "Which sport do I play?", "What game do I play?",
                        "Do I play a sport?"), _PLAY),
     FactType("language_learning", ("What language am I learning?", "Which language am I studying?",
@@ -262,6 +268,25 @@ FACT_TYPES: tuple[FactType, ...] = (
     FactType("language_spoken", ("What languages do I speak?", "Which languages do I speak?",
                                  "What languages can I speak?", "Which languages am I able to speak?"),
              ("i speak", "fluent in", "i (?:also |can |can also )?speak")),
+    FactType("wake_time", ("What time do I get up?", "When do I wake up?", "What time do I usually wake up?",
+                           "How early do I get up?"),
+             (r"(?:get|got|wake|woke|i'm|im|i am) up (?:at|around|by)", "wake up at", "wake at",
+              r"alarm (?:is set |goes off )?(?:for|at)")),
+    FactType("drink", ("What do I like to drink?", "What do I drink?", "What is my usual drink?",
+                       "Which drink do I have?"),
+             (r"i (?:only |mostly |usually |always |just )?drink", "my (?:usual |go-to |daily )?drink")),
+    FactType("fear", ("What am I afraid of?", "What scares me?", "What is my fear?", "What am I scared of?"),
+             ("afraid of", "scared of", "terrified of", "frightened of", "petrified of", "phobia", "fear of",
+              "i fear")),
+    FactType("education", ("Where did I study?", "Which university did I go to?", "Where did I go to university?",
+                           "Which school did I study at?"),
+             ("i studied", "studied at", r"went to (?:uni|university|college|school)", "graduated", "my degree")),
+    FactType("study_subject", ("What did I study?", "What was my degree in?", "What subject did I study?",
+                               "What did I major in?"), ("i studied", "my degree", "majored in", "degree in")),
+    # A first-person sentence no other type covers, kept as said; {subject} is its topic ('my boat', 'Hilde').
+    FactType("statement", ("What did I tell you about {subject}?", "What do you know about {subject}?",
+                           "What have I told you about {subject}?", "What did I say about {subject}?",
+                           "What do you remember about {subject}?")),
     FactType("native_language", ("What is my native language?", "What is my mother tongue?",
                                  "What is my first language?", "Which language did I grow up speaking?"),
              ("native (?:language|tongue)", "mother tongue", "first language")),
@@ -269,6 +294,7 @@ FACT_TYPES: tuple[FactType, ...] = (
 # Trained on their original question only, as before their wordings existed; the wordings are the gate's
 # held-out questions. Giving them training wordings too changed what a night learns (see train_wordings).
 HELD_OUT_ONLY = frozenset({"residence", "hometown", "age", "language_spoken", "instrument", "possession_name",
+                           "wake_time", "drink", "fear", "education", "study_subject", "statement",
                            "native_language", "intolerance", "avoids_food", "account", "birth_year", "sport"})
 FACT_TYPES = tuple(replace(ft, train_wordings=0) if ft.name in HELD_OUT_ONLY else ft for ft in FACT_TYPES)
 REGISTRY: dict[str, FactType] = {ft.name: ft for ft in FACT_TYPES}

@@ -12,7 +12,7 @@ from storage.schemas import SCHEMAS
 from tasks.extraction import (ExtractionConfig, build_extraction_prompt, extract_model_pairs, extract_template_pairs,
                               merge_candidates, parse_qa_pairs)
 
-CFG = ExtractionConfig()
+CFG = ExtractionConfig(statements=False)  # statement memories: tests/test_statements.py
 
 
 def _extract(*texts: str) -> list[dict]:

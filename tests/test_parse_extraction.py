@@ -43,3 +43,132 @@ def test_the_loaded_pipeline_is_checked_and_leaves_out_what_the_rules_do_not_use
     doc = nlp("My sister Hilde lives in Bergen.")
     assert [(t.text, t.dep_) for t in doc if t.dep_ in ("nsubj", "appos", "pobj")] == [
         ("sister", "nsubj"), ("Hilde", "appos"), ("Bergen", "pobj")]
+
+
+# --- Facts read off the parse (tasks/parsing/ alone: no regex family runs) ------------------------------------
+from collections import Counter  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+
+from extraction_sentences import PARSE_CASES, PARSE_NO_FACT  # noqa: E402
+from helpers_exchanges import exchanges_from_texts  # noqa: E402
+from tasks.extraction import ExtractionConfig, extract_template_pairs, merge_candidates  # noqa: E402
+from tasks.text import normalize_value  # noqa: E402
+
+PARSE_ONLY = ExtractionConfig(families=(), statements=False)
+
+
+def _parsed(*texts: str, cfg: ExtractionConfig = PARSE_ONLY, session: str = "s", counts=None) -> list[dict]:
+    table = exchanges_from_texts([(t, "ok") for t in texts], session_id=session)
+    return extract_template_pairs(table, cfg, counts).to_pylist()
+
+
+def _keys(rows: list[dict]) -> set[tuple[str, str, str]]:
+    return {(r["fact_type"], r["subject"], normalize_value(r["value"])) for r in rows}
+
+
+@pytest.mark.parametrize("texts, fact", PARSE_CASES, ids=[f"{f[0]}:{t[-1][:30]}" for t, f in PARSE_CASES])
+def test_parse_rules_read_each_fact_type_in_several_phrasings(texts, fact):
+    rows = _parsed(*texts)
+    ftype, subject, value = fact
+    hits = [r for r in rows if (r["fact_type"], r["subject"], normalize_value(r["value"])) ==
+            (ftype, subject, normalize_value(value))]
+    assert len(hits) == 1, sorted(_keys(rows))
+    r = hits[0]
+    assert r["method"] == "template" and r["question"].endswith("?") and r["answer"].endswith(".")
+    if r["span_start"] is not None:  # the value's span is the person's words as typed
+        assert normalize_value(texts[-1][r["span_start"]:r["span_end"]]) == normalize_value(value)
+
+
+def test_every_parse_fact_type_is_covered_three_times():
+    per_type = Counter(f[0] for _, f in PARSE_CASES)
+    assert len(PARSE_CASES) >= 60 and min(per_type.values()) >= 3, per_type
+
+
+@pytest.mark.parametrize("text", PARSE_NO_FACT)
+def test_negation_hypotheticals_other_people_and_questions_give_no_fact(text):
+    assert _parsed(text) == []
+
+
+def test_answers_are_in_the_second_person_with_the_regex_extractors_wording():
+    rows = {r["fact_type"]: r for r in _parsed("I'm not a fan of horror films.", "my other half teaches piano",
+                                               "I get up at six every day", "my son plays the cello")}
+    assert rows["dislikes"]["question"] == "Do I like horror films?"
+    assert rows["dislikes"]["answer"] == "No, you are not a fan of horror films."
+    assert rows["family_job"]["answer"] == "Your partner teaches piano."
+    assert (rows["wake_time"]["question"], rows["wake_time"]["answer"]) == ("What time do I get up?",
+                                                                           "You get up at six.")
+    assert rows["instrument"]["question"] == "What instrument does my son play?"
+
+
+def test_a_pronoun_resolves_across_messages_to_the_relative_named_earlier():
+    table = exchanges_from_texts([("My sister Hilde lives in Bergen.", "ok"), ("hmm", "ok"),
+                                  ("She is 44 now.", "ok")])
+    rows = extract_template_pairs(table, PARSE_ONLY).to_pylist()
+    age = [r for r in rows if r["fact_type"] == "family_age"]
+    ids = table.column("exchange_id").to_pylist()
+    assert [(a["value"], a["answer"], a["source_exchange_ids"]) for a in age] == [
+        ("44", "Your sister Hilde is 44 years old.", [ids[2], ids[0]])]
+
+
+def test_a_correction_the_parser_reads_supersedes_the_older_value():
+    table = exchanges_from_texts([("I live in Tallinn.", "ok"), ("we moved to Tartu last month", "ok")])
+    merged = merge_candidates(extract_template_pairs(table, PARSE_ONLY), table).to_pylist()
+    homes = {r["value"]: r for r in merged if r["fact_type"] == "residence"}
+    assert homes["Tallinn"]["superseded_by"] == homes["Tartu"]["pair_id"] and homes["Tartu"]["superseded_by"] is None
+
+
+def test_assistant_text_is_never_parsed():
+    table = exchanges_from_texts([("hmm ok", "I live in Paris and my sister Hilde is a dentist.")])
+    assert extract_template_pairs(table, PARSE_ONLY).num_rows == 0
+
+
+def test_the_regex_value_stands_where_both_extractors_find_a_fact_type():
+    rows = _parsed("I grew up in São Paulo and I'm a nurse.", cfg=ExtractionConfig(statements=False))
+    assert sorted((r["fact_type"], r["value"]) for r in rows) == [("hometown", "São Paulo"), ("job", "nurse")]
+
+
+def test_the_parser_adds_what_the_regexes_miss():
+    texts = ("I'm Priya, Priya Nair", "my other half teaches piano", "grew up just outside Cork",
+             "I get up at six every day")
+    both = _keys(_parsed(*texts, cfg=ExtractionConfig(statements=False)))
+    regex = _keys(_parsed(*texts, cfg=ExtractionConfig(parse=False, statements=False)))
+    assert {("name", "user", "priya nair"), ("family_job", "partner", "piano teacher"), ("hometown", "user", "cork"),
+            ("wake_time", "user", "six")} <= both - regex
+
+
+BAD_INPUT = [
+    ("x " * 5000, "skipped:too-long"),
+    ("```python\ndef f(x):\n    return x\n```\nmy code above fails", "skipped:code"),
+    ("😀😀😀 🎉🎉", None),
+    ("🙈🙈 I 🙈", "skipped:no-words"),
+    ("Я живу в Москве и мой брат тоже, my", "skipped:other-script"),
+    ("me llamo Ana y vivo en Lyon con mi hermana", "skipped:other-language"),
+    ("私の名前は花子です my name", "skipped:other-script"),
+]
+
+
+@pytest.mark.parametrize("text, reason", BAD_INPUT)
+def test_bad_input_gives_no_pair_and_is_counted_by_reason(text, reason):
+    counts: Counter = Counter()
+    assert _parsed(text, cfg=ExtractionConfig(families=()), counts=counts) == []
+    if reason:
+        assert counts[reason] == 1, counts
+    assert counts["sentences_parsed"] == 0
+
+
+def test_many_long_odd_messages_do_not_stall_the_parser():
+    import time
+
+    texts = ["my " + "🙂" * 3000, "I " + "a" * 3900, ("my dog " * 60).strip() + ".", "ok " * 2000] * 25
+    counts: Counter = Counter()
+    t0 = time.perf_counter()
+    rows = _parsed(*texts, cfg=ExtractionConfig(families=()), counts=counts)
+    assert time.perf_counter() - t0 < 30
+    assert rows == [] and counts["skipped:too-long"] >= 25 and counts["skipped:no-words"] == 0 or rows == [], counts
+
+
+def test_parse_output_has_the_candidate_pairs_schema():
+    table = extract_template_pairs(exchanges_from_texts([("I'm terrified of spiders.", "ok")]), PARSE_ONLY)
+    assert table.schema == extract_template_pairs(exchanges_from_texts([("hey", "ok")]), PARSE_ONLY).schema
+    assert isinstance(table, pa.Table) and table.column("fact_type").to_pylist() == ["fear"]

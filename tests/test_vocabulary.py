@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from extraction_sentences import CASUAL_CASES, FAMILY_CASES
+from extraction_sentences import CASUAL_CASES, FAMILY_CASES, PARSE_CASES
 from flows.config import Settings
 from flows.gate_results import held_out_facts
 from flows.preview import curate_case, curate_exchanges
@@ -15,6 +15,7 @@ from helpers_exchanges import exchanges_from_texts
 from storage.home import Home
 from tasks import firewall, probes
 from tasks.mixing import MixingConfig, build_training_set
+from tasks.parsing.extract import PARSE_FACT_TYPES
 from tasks.patterns import emitted_fact_types
 from tasks.replay import buffer_schema
 from tasks.scoring import ScoringConfig, score_exchanges
@@ -31,17 +32,21 @@ EVERYTHING = ScoringConfig(retain_threshold=0.0)
 
 
 def _dropped_sources(exchanges: pa.Table) -> list[str]:
-    """User texts of exchanges that give an accepted pair when all are extracted, but that scoring drops."""
+    """User texts of exchanges that give an accepted fact pair when all are extracted, but that scoring drops.
+
+    Statement memories are left out: they are kept only of what scoring already retained."""
     curated = curate_exchanges(exchanges, Settings().model_copy(update={"scoring": EVERYTHING}))
     scored = score_exchanges(exchanges, ScoringConfig())
     kept = {e for e, r in zip(scored["exchange_id"].to_pylist(), scored["retained"].to_pylist()) if r}
     texts = dict(zip(exchanges["exchange_id"].to_pylist(), exchanges["user_text"].to_pylist()))
-    return sorted({texts[e] for e in curated["pairs"]["exchange_id"].to_pylist() if e not in kept})
+    pairs = curated["pairs"].to_pylist()
+    return sorted({texts[p["exchange_id"]] for p in pairs
+                   if p["exchange_id"] not in kept and p["fact_type"] != "statement"})
 
 
 def test_every_emitted_fact_type_is_registered_with_enough_distinct_wordings():
     paraphrases = MixingConfig().paraphrases
-    emitted = emitted_fact_types()
+    emitted = emitted_fact_types() | PARSE_FACT_TYPES
     assert len(emitted) >= 30 and emitted <= set(REGISTRY), sorted(emitted - set(REGISTRY))
     for ftype in emitted:
         for asked in (REGISTRY[ftype].wordings, REGISTRY[ftype].member_wordings or REGISTRY[ftype].wordings):
@@ -54,6 +59,14 @@ def test_scoring_keeps_every_literal_sentence_a_pattern_extracts_from():
     # One session per sentence: no sentence leans on another for 'she' or a name.
     dropped = [t for i, t in enumerate(texts)
                if _dropped_sources(exchanges_from_texts([(t, "ok")], session_id=f"s{i}"))]
+    assert dropped == []
+
+
+def test_scoring_keeps_every_literal_sentence_the_parse_rules_extract_from():
+    # The last sentence of each case gives the fact; earlier ones only set the context.
+    texts = sorted({texts[-1] for texts, _ in PARSE_CASES if len(texts) == 1})
+    dropped = [t for i, t in enumerate(texts)
+               if _dropped_sources(exchanges_from_texts([(t, "ok")], session_id=f"p{i}"))]
     assert dropped == []
 
 

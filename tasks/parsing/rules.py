@@ -1,0 +1,382 @@
+"""Facts read off one parsed sentence: its noun phrases ('my sister Hilde') and each clause's predicate.
+
+A clause gives facts only when it is about the person (or their family, pets or things), is stated (not
+asked) and real (not 'if I had a cat'). Facts have the regex extractor's shape (tasks.patterns.Fact), with
+the same questions and answers where a regex family states the same fact type.
+"""
+
+from __future__ import annotations
+
+from tasks.parsing.clauses import hypothetical, negated, predicates, question
+from tasks.parsing.subjects import (USER, Who, appos_name, noun_who, owned_by_user, pet_kind, relation,
+                                    subject_of)
+from tasks.parsing.values import Value, conjuncts, language, name_value, np_value, number, place_value
+from tasks.patterns import Context, Fact
+from tasks.patterns.blocks import JOBLIKE, NOT_JOB
+from tasks.patterns.rules import (AGE_QA, ALLERGY_QA, FROM_QA, JOB_QA, LEARN_QA, LIVE_QA, NAME_QA, SPEAK_QA,
+                                  WORK_QA)
+from tasks.patterns.spans import _a, _second_person
+from tasks.vocabulary import RELS
+
+INSTRUMENTS = frozenset("piano guitar violin cello drums bass flute saxophone sax trumpet ukulele clarinet harp viola "
+                        "trombone banjo accordion organ harmonica mandolin oboe bassoon tuba keyboard keys oud sitar "
+                        "tabla bouzouki bagpipes recorder fiddle".split())
+SPORTS = frozenset("tennis football soccer basketball volleyball golf badminton squash hockey rugby baseball cricket "
+                   "chess padel handball netball softball lacrosse pickleball darts snooker pool".split())
+DIETS = frozenset("vegan vegetarian pescatarian pescetarian keto kosher halal".split())
+FEAR_WORDS = frozenset("afraid scared terrified frightened petrified phobic".split())
+LIKE = {"love": "love", "like": "like", "enjoy": "enjoy", "adore": "adore", "prefer": "prefer"}
+DISLIKE = frozenset("hate dislike detest loathe despise".split())
+TRAVEL = frozenset("go fly head travel drive".split())
+# States that hold now only when said in the present ('I lived in Paris' is not where they live).
+PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
+                         "base".split())
+NOT_VALUE = frozenset("it that this them you him her us one thing things stuff something everything anything".split())
+
+
+def _fact(ftype: str, subject: str, v: Value, off: int, q: str, a: str, member: str | None = None,
+          **kw: str) -> Fact:
+    fill = dict(v=v.text, sv=_second_person(v.text), a=_a(v.text), **kw)
+    return Fact(ftype, subject, v.text, off + v.start, off + v.end, q.format(**fill), a.format(**fill), member)
+
+
+def _who_label(who: Who) -> str:
+    return f"{who.subject} {who.name}" if who.name else who.subject
+
+
+def _child(tok, *deps: str):
+    return next((c for c in tok.children if c.dep_ in deps), None)
+
+
+def _preps(tok, *words: str) -> list:
+    """The objects of tok's prepositions among words ('live in X', 'grew up just outside Y')."""
+    out = []
+    for c in tok.children:
+        if c.dep_ == "prep" and c.lower_ in words:
+            out += [g for g in c.children if g.dep_ == "pobj"]
+        elif c.dep_ == "advmod" and c.lower_ in ("just", "right", "here", "there", "away", "over", "back"):
+            out += _preps(c, *words)
+    for c in tok.children:  # 'just outside Cork' hangs the preposition under 'just' or the particle
+        if c.dep_ in ("prt", "advmod") and c.lower_ in ("up", "out", "back", "over", "down"):
+            out += _preps(c, *words)
+    return out
+
+
+def _job(tok) -> bool:
+    return bool(JOBLIKE.search(tok.lower_)) and tok.lower_ not in NOT_JOB and tok.pos_ == "NOUN"
+
+
+def noun_facts(sent, off: int, ctx: Context) -> list[Fact]:
+    """Names placed beside the person's relations, pets and things ('my sister Hilde', 'a greyhound, Biscuit')."""
+    out: list[Fact] = []
+    for tok in sent:
+        if tok.pos_ not in ("NOUN", "PROPN") or hypothetical(tok.head):
+            continue
+        if tok.dep_ in ("nsubj", "nsubjpass", "attr") and question(tok.head):  # 'Is my daughter Mia 8?'
+            continue
+        head = tok.head
+        had = tok.dep_ == "dobj" and head.lemma_.lower() in ("have", "get", "adopt", "own", "rescue") and \
+            subject_of(head, ctx) == USER
+        if not (owned_by_user(tok) or had):
+            continue
+        name = appos_name(tok) or _called(tok)
+        if name is None:
+            continue
+        v = Value(name, sent.text.find(name, tok.idx - sent[0].idx), 0)
+        v = Value(name, v.start, v.start + len(name)) if v.start >= 0 else Value(name, -off, -off)
+        if rel := relation(tok):
+            out.append(_fact("family_name", rel, v, off, "What is your {rel}'s name?", "Your {rel}'s name is {v}.",
+                             member=name, rel=rel))
+            ctx.note("family", rel, name, RELS.get(rel))
+        elif pk := pet_kind(tok):
+            kind, breed = pk
+            out.append(_fact("pet_name", kind, v, off, "What is your {k}'s name?", "Your {k}'s name is {v}.",
+                             member=name, k=kind))
+            kv = Value(kind, tok.idx - sent[0].idx, tok.idx - sent[0].idx + len(tok.text)) if tok.lower_ == kind \
+                else Value(kind, -off, -off)
+            out.append(_fact("pet_kind", "pet", kv, off, "What kind of animal is {n}?", "{n} is your {v}.",
+                             member=name, n=name))
+            if breed:
+                bs = sent.text.lower().find(breed)
+                bv = Value(breed, bs, bs + len(breed)) if bs >= 0 else Value(breed, -off, -off)
+                out.append(_fact("pet_breed", kind, bv, off, "What breed is your {k} {n}?",
+                                 "Your {k} {n} is {a} {v}.", member=name, k=kind, n=name))
+            ctx.note("pet", kind, name, None)
+        elif tok.lower_ not in ("name", "friend", "colleague", "boss") and tok.text.islower():
+            out.append(_fact("possession_name", tok.lower_, v, off, "What is your {t} called?",
+                             "Your {t} is called {v}.", t=tok.lower_))
+    return [_unspanned(f) for f in out]
+
+
+def _unspanned(f: Fact) -> Fact:
+    return f if f.start is not None and f.start >= 0 else Fact(f.fact_type, f.subject, f.value, None, None,
+                                                                f.question, f.answer, f.member)
+
+
+def _called(tok) -> str | None:
+    """'a son called Leo', 'a boat named Sea Wolf': the name in a participle after the noun."""
+    for c in tok.children:
+        if c.dep_ == "acl" and c.lower_ in ("called", "named"):
+            obj = _child(c, "oprd", "attr", "dobj", "npadvmod")
+            if obj is not None and (v := name_value(obj)):
+                return v.text
+    return None
+
+
+def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
+    """The facts one stated, real clause gives about who."""
+    lemma, neg = pred.lemma_.lower(), negated(pred)
+    user, member = who.kind == "user", who.kind == "family"
+    out: list[Fact] = []
+    s0 = pred.sent[0].idx
+
+    def val(v: Value | None) -> Value | None:
+        return None if v is None or v.text.lower() in NOT_VALUE else Value(v.text, v.start - s0, v.end - s0)
+
+    if lemma == "be":
+        attr, acomp = _child(pred, "attr"), _child(pred, "acomp")
+        subj = _child(pred, "nsubj")
+        said = attr if attr is not None else acomp
+        if subj is not None and any(c.lower_ in ("favourite", "favorite", "fave", "fav") for c in subj.children) \
+                and said is not None and (v := val(name_value(said) or np_value(said))):
+            what = subj.lower_
+            out.append(_fact("favorite", what, v, off, "What is your favorite {w}?", "Your favorite {w} is {sv}.",
+                             w=what))
+            return out
+        if who.subject == "name" and attr is not None and (v := val(name_value(attr))):
+            return [_fact("name", "user", v, off, *NAME_QA)]
+        if subj is not None and subj.lower_ == "name" and who.kind == "thing" and attr is not None and \
+                (v := val(name_value(attr))):
+            return [_fact("possession_name", who.subject, v, off, "What is your {t} called?",
+                          "Your {t} is called {v}.", t=who.subject)]
+        if attr is not None and not neg:
+            if user and attr.pos_ == "PROPN" and language(attr) is None and (v := val(name_value(attr))):
+                full = next((val(name_value(c)) for c in attr.children if c.dep_ == "appos"), None)
+                if full is not None and full.text.split()[0] == v.text.split()[0]:
+                    v = full
+                out.append(_fact("name", "user", v, off, *NAME_QA))
+            elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD":
+                out += _age(who, Value(num, attr.idx - s0, attr.idx - s0 + len(attr.text)), off)
+            elif _job(attr) and (v := val(np_value(attr, right=False))):
+                if user:
+                    out.append(_fact("job", "user", v, off, *JOB_QA))
+                elif member:
+                    out.append(_fact("family_job", who.subject, v, off, "What does your {w} do for a living?",
+                                     "Your {w} works as {a} {v}.", member=who.name, w=_who_label(who)))
+            elif attr.lower_ in DIETS and user:
+                out.append(_fact("diet", "user", val(np_value(attr)), off, "What diet do you follow?",
+                                 "You are {v}."))
+        if attr is not None and attr.lower_ == "fan" and user:
+            for obj in _preps(attr, "of"):
+                for o in conjuncts(obj):
+                    if v := val(np_value(o)):
+                        out.append(_fact("dislikes" if neg else "likes", "user", v, off, "Do you like {sv}?",
+                                         ("No, you are not a fan of {sv}." if neg else "Yes, you are a fan of {sv}.")))
+        if acomp is not None and user and not neg:
+            word = acomp.lower_
+            if word == "allergic":
+                out += [_fact("allergy", "user", v, off, *ALLERGY_QA) for o in _preps(acomp, "to")
+                        for c in conjuncts(o) if (v := val(np_value(c)))]
+            elif word in FEAR_WORDS:
+                out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
+                        for o in _preps(acomp, "of") for c in conjuncts(o) if (v := val(np_value(c)))]
+            elif word in DIETS:
+                out.append(_fact("diet", "user", val(np_value(acomp)), off, "What diet do you follow?",
+                                 "You are {v}."))
+            elif word == "based":
+                out += [_fact("residence", "user", v, off, *LIVE_QA) for o in _preps(acomp, "in")
+                        if (v := val(place_value(o)))]
+            elif (num := number(acomp)) and pred.tag_ != "VBD":
+                out += _age(who, Value(num, acomp.idx - s0, acomp.idx - s0 + len(acomp.text)), off)
+        if user and not neg:
+            out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, "from")
+                    if (v := val(place_value(o)))]
+            out += [_fact("hobby", "user", v, off, "What is one of your hobbies?", "You are into {sv}.")
+                    for o in _preps(pred, "into") for c in conjuncts(o) if (v := val(np_value(c)))]
+            if any(c.lower_ == "up" for c in pred.children):
+                out += _wake(pred, off, s0)
+        return out
+    if neg and lemma not in ("like", "love", "eat", "enjoy"):
+        return out
+    if pred.tag_ == "VBD" and lemma in PRESENT_ONLY:  # 'I played the violin', 'I lived in Paris': no longer
+        return out
+    if lemma in ("live", "base", "move", "settle", "relocate") and (user or member):
+        for o in _preps(pred, "in", "near", "outside", "to", "by", "around"):
+            if lemma == "move" and o.head.lower_ != "to":
+                continue
+            if v := val(place_value(o)):
+                out.append(_fact("residence", "user", v, off, *LIVE_QA) if user else
+                           _fact("family_home", who.subject, v, off, "Where does your {w} live?",
+                                 "Your {w} lives in {v}.", member=who.name, w=_who_label(who)))
+        if lemma in ("move", "relocate") and user:
+            out += [_fact("moved_from", "user", v, off, "Where did you move from?", "You moved from {v}.")
+                    for o in _preps(pred, "from") if (v := val(place_value(o)))]
+    elif lemma in ("grow", "bear", "raise", "come") and user:
+        words = ("from",) if lemma == "come" else ("in", "outside", "near", "around", "on", "by")
+        out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, *words)
+                if (v := val(place_value(o))) and not o.like_num and o.ent_type_ != "DATE"]
+    elif lemma == "work" and user:
+        out += [_fact("job", "user", v, off, *JOB_QA) for o in _preps(pred, "as") if (v := val(np_value(o, False)))]
+        out += [_fact("workplace", "user", v, off, *WORK_QA) for o in _preps(pred, "at", "for")
+                if (v := val(place_value(o)))]
+    elif lemma == "teach" and (user or member) and (obj := _child(pred, "dobj")) is not None:
+        v = val(np_value(obj))
+        if v is not None:
+            v = Value(f"{v.text} teacher", v.start, v.end)
+            out.append(Fact("job", "user", v.text, None, None, "What do you do for a living?",
+                            f"You teach {v.text[:-8]}: you work as {_a(v.text)} {v.text}.") if user else
+                       Fact("family_job", who.subject, v.text, None, None,
+                            f"What does your {_who_label(who)} do for a living?",
+                            f"Your {_who_label(who)} teaches {v.text[:-8]}.", who.name))
+    elif lemma in ("study", "learn", "practise", "practice") and user:
+        for o in [c for c in pred.children if c.dep_ == "dobj"]:
+            for c in conjuncts(o):
+                if language(c) and lemma != "practice" or language(c) and pred.tag_ == "VBG":
+                    out.append(_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA))
+                elif lemma == "study" and (v := val(np_value(c))):
+                    out.append(_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}."))
+        if lemma == "study":
+            out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
+                    for o in _preps(pred, "at", "in") if (v := val(place_value(o))) and o.ent_type_ != "DATE"]
+    elif lemma == "speak" and user:
+        out += [_fact("language_spoken", "user", _word(c, s0), off, *SPEAK_QA)
+                for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if language(c)]
+    elif lemma == "play" and (user or member):
+        for o in [c for c in pred.children if c.dep_ == "dobj"]:
+            for c in conjuncts(o):
+                if c.lower_ in INSTRUMENTS:
+                    out.append(_fact("instrument", "user", val(np_value(c)), off, "What instrument do you play?",
+                                     "You play the {v}.") if user else
+                               _fact("instrument", who.subject, val(np_value(c)), off,
+                                     "What instrument does your {w} play?", "Your {w} plays the {v}.",
+                                     member=who.name, w=_who_label(who)))
+                elif c.lower_ in SPORTS and user:
+                    out.append(_fact("sport", "user", val(np_value(c)), off, "What sport do you play?",
+                                     "You play {v}."))
+    elif lemma in LIKE or lemma in DISLIKE or (lemma == "stand" and neg):
+        if not user:
+            return out
+        hate = lemma in DISLIKE or neg
+        verb = "can't stand" if lemma == "stand" else ("don't " + lemma if neg else pred.lower_)
+        for o in [c for c in pred.children if c.dep_ in ("dobj", "xcomp")]:
+            for c in conjuncts(o):
+                if (v := val(np_value(c))) and c.pos_ != "PRON":
+                    out.append(_fact("dislikes" if hate else "likes", "user", v, off, "Do you like {sv}?",
+                                     ("No, you {verb} {sv}." if hate else "Yes, you {verb} {sv}."),
+                                     verb=_second_person(verb)))
+    elif lemma == "eat" and user and neg:
+        out += [_fact("avoids_food", "user", v, off, "What food do you avoid?", "You don't eat {sv}.")
+                for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if (v := val(np_value(c)))]
+    elif lemma == "drink" and user and (obj := _child(pred, "dobj")) is not None:
+        out += [_fact("drink", "user", v, off, "What do you like to drink?", "You drink {sv}.")
+                for c in conjuncts(obj) if (v := val(np_value(c)))]
+    elif lemma == "fear" and user:
+        out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
+                for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if (v := val(np_value(c)))]
+    elif lemma in ("get", "wake") and user and any(c.lower_ == "up" for c in pred.children) or lemma == "wake":
+        out += _wake(pred, off, s0) if user else []
+    elif lemma == "turn" and (user or member):
+        obj = _child(pred, "dobj", "attr", "npadvmod", "oprd")
+        if obj is not None and (num := number(obj)):
+            out += _age(who, Value(num, obj.idx - s0, obj.idx - s0 + len(obj.text)), off)
+    elif lemma in TRAVEL and user and _future(pred):
+        out += [_fact("trip", "user", v, off, "Where are you going?", "You are going to {v}.")
+                for o in _preps(pred, "to") if (v := val(place_value(o))) and o.pos_ == "PROPN"]
+    elif lemma == "take" and user and any(c.lower_ == "up" for c in pred.children):
+        out += [_fact("hobby", "user", v, off, "What is one of your hobbies?", "You took up {sv}.")
+                for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o)
+                if c.pos_ in ("NOUN", "PROPN", "VERB") and not _taken(c) and (v := val(np_value(c)))]
+    elif lemma in ("call", "name") and pred.tag_ == "VBN":
+        obj = _child(pred, "oprd", "attr", "dobj")
+        v = val(name_value(obj)) if obj is not None else None
+        if v and user:
+            out.append(_fact("name", "user", v, off, *NAME_QA))
+        elif v and who.kind == "thing":
+            out.append(_fact("possession_name", who.subject, v, off, "What is your {t} called?",
+                             "Your {t} is called {v}.", t=who.subject))
+    elif lemma == "call" and (obj := _child(pred, "dobj")) is not None and obj.lower_ == "me":
+        name = _child(pred, "oprd", "attr", "ccomp", "xcomp")
+        if name is not None and (v := val(name_value(name))):
+            out.append(_fact("name", "user", v, off, *NAME_QA))
+    return out
+
+
+def _taken(tok) -> bool:
+    """'took up too much of your time', 'took up the whole afternoon': room or time taken, not a hobby."""
+    return tok.lower_ in ("time", "space", "room", "much", "afternoon", "day", "evening", "morning", "bit") or \
+        any(c.dep_ in ("det", "poss") for c in tok.children)
+
+
+def _word(tok, s0: int = 0) -> Value:
+    return Value(tok.text, tok.idx - s0, tok.idx - s0 + len(tok.text))
+
+
+def _future(pred) -> bool:
+    """'I'm flying to Oslo', 'we'll go to Rome', 'heading to Kyoto next month': a trip, not a past visit."""
+    return pred.tag_ == "VBG" or any(c.dep_ == "aux" and c.lower_ in ("will", "'ll", "’ll") for c in pred.children)
+
+
+def _age(who: Who, v: Value, off: int) -> list[Fact]:
+    if who.kind == "user":
+        return [_fact("age", "user", v, off, *AGE_QA)]
+    return [_fact("family_age", who.subject, v, off, "How old is your {w}?", "Your {w} is {v} years old.",
+                  member=who.name, w=_who_label(who))]
+
+
+TIME_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve half quarter dawn sunrise "
+                       "noon midday".split())
+TIME_TAIL = frozenset({"am", "a.m.", "pm", "p.m.", "o'clock", "thirty", "fifteen", "forty-five", "ish", "past", "to",
+                       "six", "seven", "five", "eight", "nine"})
+LEAD = frozenset({"up", "at", "around", "by", "about", "usually", "normally", "always", "before", "like", "just"})
+
+
+def _timeish(tok) -> bool:
+    return any(ch.isdigit() for ch in tok.text) or tok.lower_ in TIME_WORDS
+
+
+def _wake(pred, off: int, s0: int) -> list[Fact]:
+    """'I get up at six every day', 'i wake up at 5:30': when the person gets up (the time words after the verb)."""
+    doc = pred.doc
+    k = pred.i + 1
+    while k < len(doc) and doc[k].lower_ in LEAD:
+        k += 1
+    if k >= len(doc) or not _timeish(doc[k]) or k == pred.i + 1:
+        return []
+    end = k + 1
+    while end < len(doc) and (doc[end].lower_ in TIME_TAIL or doc[end].text.isdigit()):
+        end += 1
+    span = doc[k:end]
+    v = Value(span.text, span.start_char - s0, span.end_char - s0)
+    return [_fact("wake_time", "user", v, off, "What time do you get up?", "You get up at {v}.")]
+
+
+def _apostrophe_is(sent, ctx: Context) -> list[Fact]:
+    """'Hilde's a dentist': the parser may read the 's as a possessive; a known name before it is the subject."""
+    out = []
+    for root in sent:
+        if root.dep_ != "ROOT" or root.pos_ != "NOUN" or not _job(root) or hypothetical(root) or question(root):
+            continue
+        owner = next((c for c in root.children if c.dep_ == "poss" and any(g.dep_ == "case" for g in c.children)),
+                     None)
+        who = noun_who(owner, ctx) if owner is not None else None
+        if who is not None and who.kind == "family":
+            v = np_value(root, right=False)
+            out.append(_fact("family_job", who.subject, v, 0, "What does your {w} do for a living?",
+                             "Your {w} works as {a} {v}.", member=who.name, w=_who_label(who)))
+    return out
+
+
+def sentence_facts(sent, off: int, ctx: Context) -> tuple[list[Fact], bool]:
+    """(facts, whether some stated real clause is the person's own) of one parsed sentence at offset off."""
+    out = noun_facts(sent, off - sent[0].idx + sent[0].idx, ctx) if len(sent) else []
+    own = False
+    out += _apostrophe_is(sent, ctx)
+    for pred in predicates(sent):
+        if hypothetical(pred) or question(pred):
+            continue
+        who = subject_of(pred, ctx)
+        if who is None or who.kind == "other":
+            continue
+        own = own or who.kind == "user"
+        out += [_unspanned(f) for f in clause_facts(pred, who, off, ctx) if f.value]
+    return out, own
