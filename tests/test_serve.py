@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -129,6 +130,33 @@ def test_a_streamed_reply_is_openai_chunks_ending_with_done_and_logged_under_the
     assert [(r["turn"], r["role"]) for r in rows] == [(0, "user"), (0, "assistant")]
     assert rows[1]["content"] == text.strip()
     assert not (inbox_dir(server["home"]) / "session_ignored-when-the-header-is-given.jsonl").exists()
+
+
+@pytest.mark.model
+def test_stop_strings_end_the_reply_unshown_and_a_client_that_leaves_gets_its_partial_reply_logged(server):
+    url = f"{server['url']}/v1/chat/completions"
+    whole = httpx.post(url, json={"messages": ASK, "stop": ["Paris"], "user": "stop-1"}, timeout=120).json()
+    assert whole["choices"][0]["message"]["content"] == "The capital of France is "
+    assert whole["choices"][0]["finish_reason"] == "stop"
+    with httpx.stream("POST", url, json={"messages": ASK, "stream": True, "stop": "Paris", "user": "stop-2"},
+                      timeout=120) as r:
+        chunks = [json.loads(e) for e in sse_events(r) if e != "[DONE]"]
+    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert streamed == "The capital of France is " and not any("Par" in json.dumps(c) for c in chunks)
+    # A client that goes away after the first words: the reply stops, what it was sent is logged.
+    long_ask = [{"role": "user", "content": "Write a long story about a dragon."}]
+    with httpx.stream("POST", url, json={"messages": long_ask, "stream": True, "max_tokens": 24, "user": "gone-1"},
+                      timeout=120) as r:
+        lines = r.iter_lines()
+        got = [json.loads(line[6:]) for line in itertools.islice((x for x in lines if x.startswith("data: ")), 4)]
+    sent = "".join(c["choices"][0]["delta"].get("content", "") for c in got)
+    deadline = time.monotonic() + 30
+    while len(_session_rows(server["home"], "gone-1")) < 2:
+        assert time.monotonic() < deadline, "the partial reply was not logged"
+        time.sleep(0.1)
+    rows = _session_rows(server["home"], "gone-1")
+    assert rows[1]["role"] == "assistant" and rows[1]["content"].startswith(sent.strip())
+    assert httpx.post(url, json={"messages": ASK, "max_tokens": 4}, timeout=60).status_code == 200
 
 
 @pytest.mark.model

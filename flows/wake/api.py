@@ -179,7 +179,10 @@ def create_app(engine: Engine, logs: SessionLogs, sleeper: Sleeper, say: Callabl
                 return  # nothing was answered (the client left first): the user's line stays unanswered
             log.append(turn, "assistant", reply.strip())
             sleeper.turn_logged()
-            if last is not None:
+            if last is None or last.finish_reason is None:
+                say(f"{job.served.version} session {log.session_id} turn {turn}: the client left after "
+                    f"{len(reply)} characters of the reply; those are logged")
+            else:
                 say(f"{job.served.version} session {log.session_id} turn {turn}: {last.prompt_tokens} prompt + "
                     f"{last.completion_tokens} reply tokens, first token {last.first_token_s or 0:.2f} s, "
                     f"{last.tokens_per_s or 0:.1f} tokens/s")

@@ -15,8 +15,8 @@ class WakeConfig(BaseModel):
     pressure_threshold: int | None = Field(40, ge=1, description="The server starts `slowwave sleep --depth light` "
                                            "once this many new turns await a sleep (ingested and not slept, plus "
                                            "those it logged since); None never starts one.")
-    max_tokens: int = Field(512, ge=1, le=8192, description="Longest reply in tokens, unless a request asks for "
-                            "fewer or more (the server's cap is 4 times this).")
+    max_tokens: int = Field(512, ge=1, le=8192, description="Longest reply in tokens when a request does not say "
+                            "(a request's max_tokens may be up to 8192).")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature when a request gives none "
                                "(0 = greedy).")
     context_tokens: int = Field(2048, ge=64, description="Longest prompt in tokens: the oldest messages after the "
