@@ -12,6 +12,7 @@ from tasks.parsing.rewrite import second_person
 from tasks.parsing.subjects import OTHERS
 from tasks.parsing.values import entity_of, name_value, np_value
 from tasks.patterns import Fact
+from tasks.secrets import secret_spans
 
 TOPIC_LABELS = frozenset({"PERSON", "GPE", "LOC", "ORG", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT"})
 # Requests, thanks and thinking aloud are no disclosure ('I need help with my cover letter', 'I think so').
@@ -19,6 +20,7 @@ NOT_DISCLOSURE = frozenset("need want think guess mean know suppose wonder hope 
                            "understand forget remember wish wait let check tell say give show find get make "
                            "appreciate feel bet reckon care sound seem".split())
 WH = frozenset({"WDT", "WP", "WP$", "WRB"})  # 'What's the difference …, my mum keeps asking': a reported question
+WILL = frozenset({"will", "'ll", "’ll", "shall", "wo"})
 CHATTER = frozenset("sorry lol haha thanks thank oops btw".split())
 YOU = frozenset({"you", "your", "yours", "yourself", "u", "ur"})
 QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "`", ":"})  # quoted or pasted text is not their own words
@@ -63,8 +65,12 @@ def statement(doc, sent_start: int, sent_end: int) -> Fact | None:
         return None
     if not MIN_WORDS <= len(words) <= MAX_WORDS or any(t.lower_ in YOU or t.text in QUOTES for t in doc):
         return None
+    if secret_spans(doc.text):  # never a secret in a question or an answer, even one the firewall will reject
+        return None
     root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    if root is None or root.lemma_.lower() in NOT_DISCLOSURE or question(root) or hypothetical(root) or \
+    if root is None or any(c.dep_ == "aux" and c.lower_ in WILL for c in root.children):
+        return None  # 'henceforth I will cycle to work': an intention, and a shape instructions take
+    if root.lemma_.lower() in NOT_DISCLOSURE or question(root) or hypothetical(root) or \
             any(c.lower_ in ("here", "there") and c.dep_ in ("advmod", "expl") for c in root.children):
         return None
     subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None)
