@@ -46,7 +46,7 @@ PET_KINDS = ("dog", "cat", "rabbit", "parrot", "horse", "hamster", "tortoise")
 OTHERS = frozenset(RELATIVES + PET_KINDS + ("child", "children", "friend"))
 FAVOURITES = ("colour", "food", "book", "film", "song", "season", "sport", "band", "drink", "city")
 # Endings of a job title ('nurse', 'engineer', 'pharmacist'): the patterns' check and scoring's marker.
-JOB_ENDINGS = (r"(?:er|or|ist|ian|ant|ent|man|woman|eon|ect|ive|smith|nurse|chef|cook|vet|pilot|clerk|guard|judge|"
+JOB_ENDINGS = (r"(?:er|or|ist|ian|ant|ent|man|woman|eon|ect|ive|smith|mechanic|nurse|chef|cook|vet|pilot|clerk|guard|judge|"
                r"coach|tutor|barista|ceo|cto|cfo|nanny|midwife|medic|programmer|dev)")
 # Wrong values for yes/no verify questions when a night has no other fact of the same kind.
 VERIFY_DECOYS: dict[str, tuple[str, ...]] = {
@@ -261,6 +261,7 @@ FACT_TYPES: tuple[FactType, ...] = (
     FactType("language_learning", ("What language am I learning?", "Which language am I studying?",
                                    "What new language am I working on?", "Which language am I trying to learn?"),
              ("i'm learning", "i am learning", f"picking up {_CAP}",
+              r"(?:started|begun|been) (?:learning|studying)",
               rf"(?:learning|studying|learn|study|pick up|brush up on|brushing up on) (?:my )?{_CAP}",
               rf"(?:taking|doing) {_CAP} (?:lessons|classes)"),
              unknown=(("user", "What language am I learning?", "which language you are learning"),),

@@ -205,6 +205,15 @@ PARSE_CASES = [
     (("I studied chemistry in Uppsala.",), ("study_subject", "user", "chemistry")),
     (("In college I studied philosophy.",), ("study_subject", "user", "philosophy")),
     (("my boat is called Sea Wolf",), ("possession_name", "boat", "Sea Wolf")),
+    # Terse typing: names and places in lower case, 'hes', chat fillers, a list after a colon.
+    (("my daughter ada is 9 and my son milo is 5",), ("family_name", "daughter", "ada")),
+    (("my daughter ada is 9 and my son milo is 5", "correction: Milo is 6 not 5"), ("family_age", "son", "6")),
+    (("my dad lives in Lagos, hes a retired bus driver",), ("family_job", "father", "retired bus driver")),
+    (("oh and im 31 if that matters for anything lol",), ("age", "user", "31")),
+    (("grew up just outside limerick btw, might matter",), ("hometown", "user", "limerick")),
+    (("things i like: bouldering, dub reggae, long train rides",), ("likes", "user", "dub reggae")),
+    (("my other half Sunniva says i should cut down.", "she teaches piano"), ("family_job", "partner", "piano teacher")),
+    (("can u suggest a routine for my daughter? she plays the trumpet",), ("instrument", "daughter", "trumpet")),
     (("My van's name is Bertha.",), ("possession_name", "van", "Bertha")),
     (("we have a camper van called Rusty",), ("possession_name", "van", "Rusty")),
 ]

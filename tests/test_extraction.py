@@ -207,6 +207,8 @@ def test_casual_near_misses(texts, fact_type):
     ("I live in Madrid. Henceforth.", "residence", "Madrid"),
     ("I live in Rio. My mum too.", "residence", "Rio"),
     ("I work at Google. My boss is kind.", "workplace", "Google"),
+    ("been working at Kettenwerk for 3 yrs", "workplace", "Kettenwerk"),
+    ("I work for Bank of America.", "workplace", "Bank of America"),
     ("My parents live in Faro. Dad is retired.", "family_home", "Faro"),
     # A dot inside a name is kept: abbreviations, initials, 'St.Gallen'.
     ("I live in St. Louis.", "residence", "St. Louis"),

@@ -33,9 +33,8 @@ def hypothetical(pred) -> bool:
             return True
         if tok is pred and any(c.dep_ in ("mark", "advmod") and c.lower_ in NOT_YET for c in tok.children):
             return True
-        if any(c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in IF_WORDS for m in c.children)
-               for c in tok.children):
-            return True
+        # The consequence of an 'if' clause is unreal only with a modal ('if I had a cat I'd call it ...'):
+        # 'I'm 31 if that matters' is a fact.
         if tok is not pred and tok.lemma_.lower() in UNREAL:
             return True
         if tok.dep_ in ("ROOT",) or tok.head is tok:

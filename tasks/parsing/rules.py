@@ -8,7 +8,8 @@ the same questions and answers where a regex family states the same fact type.
 from __future__ import annotations
 
 from tasks.parsing.clauses import hypothetical, negated, predicates, question
-from tasks.parsing.subjects import (USER, Who, appos_name, noun_who, owned_by_user, pet_kind, relation,
+from tasks.parsing.lists import colon_list_facts
+from tasks.parsing.subjects import (OTHERS, USER, Who, appos_name, noun_who, owned_by_user, pet_kind, relation,
                                     subject_of)
 from tasks.parsing.values import Value, conjuncts, language, name_value, np_value, number, place_value
 from tasks.patterns import Context, Fact
@@ -81,6 +82,8 @@ def noun_facts(sent, off: int, ctx: Context) -> list[Fact]:
             continue
         name = appos_name(tok) or _called(tok)
         if name is None:
+            if (rel := relation(tok)) and owned_by_user(tok):  # 'for my daughter? she plays ...'
+                ctx.note("family", rel, ctx.only(rel), RELS.get(rel))
             continue
         v = Value(name, sent.text.find(name, tok.idx - sent[0].idx), 0)
         v = Value(name, v.start, v.start + len(name)) if v.start >= 0 else Value(name, -off, -off)
@@ -102,7 +105,7 @@ def noun_facts(sent, off: int, ctx: Context) -> list[Fact]:
                 out.append(_fact("pet_breed", kind, bv, off, "What breed is your {k} {n}?",
                                  "Your {k} {n} is {a} {v}.", member=name, k=kind, n=name))
             ctx.note("pet", kind, name, None)
-        elif tok.lower_ not in ("name", "friend", "colleague", "boss") and tok.text.islower():
+        elif tok.lower_ != "name" and tok.lower_ not in OTHERS and tok.text.islower():
             out.append(_fact("possession_name", tok.lower_, v, off, "What is your {t} called?",
                              "Your {t} is called {v}.", t=tok.lower_))
     return [_unspanned(f) for f in out]
@@ -128,7 +131,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     lemma, neg = pred.lemma_.lower(), negated(pred)
     user, member = who.kind == "user", who.kind == "family"
     out: list[Fact] = []
-    s0 = pred.sent[0].idx
+    s0 = 0  # offsets are within the parsed sentence (its doc), whatever sentences the parser sees in it
 
     def val(v: Value | None) -> Value | None:
         return None if v is None or v.text.lower() in NOT_VALUE else Value(v.text, v.start - s0, v.end - s0)
@@ -368,9 +371,9 @@ def _apostrophe_is(sent, ctx: Context) -> list[Fact]:
 
 def sentence_facts(sent, off: int, ctx: Context) -> tuple[list[Fact], bool]:
     """(facts, whether some stated real clause is the person's own) of one parsed sentence at offset off."""
-    out = noun_facts(sent, off - sent[0].idx + sent[0].idx, ctx) if len(sent) else []
+    out = noun_facts(sent, off, ctx) if len(sent) else []
     own = False
-    out += _apostrophe_is(sent, ctx)
+    out += _apostrophe_is(sent, ctx) + colon_list_facts(sent)
     for pred in predicates(sent):
         if hypothetical(pred) or question(pred):
             continue

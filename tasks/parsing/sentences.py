@@ -19,10 +19,13 @@ _END = re.compile(rf"(?:{_ABBREV}[.!?]+|\?+|!+)(?=\s|$)|\n+")
 MARKER = re.compile(
     r"\b(?:i|i['’]m|im|i['’]ve|ive|i['’]d|i['’]ll|me|my|mine|myself|we|we['’]re|we['’]ve|our|ours|us|"
     r"he|she|his|her|hers|they|their|he['’]s|she['’]s)\b|['’]s\b|"
+    # A name said to be or do something ('Milo is 6 not 5'): someone the person may have named before.
+    r"(?-i:\b[A-Z][a-z]+ (?:is|was|turned|turns|lives|works|plays)\b)|\bcorrection\b|"
     # A clause that drops its subject ('grew up just outside Cork', 'been vegan for years') is the person's.
     r"^\W*(?:(?:oh|and|also|plus|btw|but|so|well|ah|yeah|anyway|ok|okay|lol|haha)\W+)*"
-    r"(?:grew|born|raised|moved|living|live|working|work|been|studied|started|learning|got|love|hate|allergic|"
-    r"terrified|scared|afraid|married|engaged|currently|originally|still|just)\b", I)
+    r"(?:grew|born|raised|moved|living|live|working|work|worked|been|studied|started|learning|got|have|had|love|"
+    r"loving|hate|took|taken|play|playing|allergic|terrified|scared|afraid|married|engaged|currently|originally|"
+    r"still|just|not a fan)\b", I)
 _CODE = re.compile(r"```|^\s{4,}\S|[{};<>=]{2,}|\b(?:def|class|import|return|function|const|var|SELECT)\b.*[(){};=]",
                    re.M)
 _LETTER = re.compile(r"[^\W\d_]")
@@ -38,9 +41,10 @@ FOREIGN = frozenset("de la le les el los las que qui und der die das ich bin ist
 
 
 # Casual spellings the parser reads better spelled out; offsets are mapped back to the message as typed.
-_CASUAL = re.compile(r"\b(?:(?P<im>im)|(?P<ive>ive)|(?P<id>id(?=\s+(?:love|like|rather|say)\b))|(?P<dont>dont)|"
+_CASUAL = re.compile(r"\b(?:(?P<hes>hes)|(?P<shes>shes)|(?P<fill>(?:btw|lol|tbh|fyi|imo|haha+|lmao|ngl|tho)\b)|"
+                     r"(?P<im>im)|(?P<ive>ive)|(?P<id>id(?=\s+(?:love|like|rather|say)\b))|(?P<dont>dont)|"
                      r"(?P<cant>cant)|(?P<didnt>didnt)|(?P<isnt>isnt)|(?P<wasnt>wasnt))\b|(?P<q>’)")
-_SPELLED = {"im": "i'm", "ive": "i've", "id": "i'd", "dont": "don't", "cant": "can't", "didnt": "didn't",
+_SPELLED = {"hes": "he's", "shes": "she's", "fill": "", "im": "i'm", "ive": "i've", "id": "i'd", "dont": "don't", "cant": "can't", "didnt": "didn't",
             "isnt": "isn't", "wasnt": "wasn't", "q": "'"}
 
 
@@ -72,7 +76,10 @@ def spelled_out(sent: Sentence) -> Sentence:
         out.append(sent.text[pos:m.start()])
         origin += range(sent.start + pos, sent.start + m.start())
         word = _SPELLED[m.lastgroup]
-        if m.group()[:1].isupper():
+        if m.lastgroup == "fill" and m.start() > 0 and sent.text[m.start() - 1] == " ":
+            out[-1] = out[-1][:-1]  # 'limerick btw, might' -> 'limerick, might'
+            origin.pop()
+        if m.group()[:1].isupper() and word:
             word = word[0].upper() + word[1:]
         out.append(word)
         # Every added character maps to the typed word's span: a value never starts inside a spelled-out word.

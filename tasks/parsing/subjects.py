@@ -16,6 +16,7 @@ from tasks.vocabulary import BREEDS, PETS, REL_ALIAS, RELS
 # First words of breed names ('border collie', 'golden retriever').
 BREED_WORDS = frozenset({"border", "golden", "german", "jack", "russell", "cocker", "maine", "french", "english",
                          "springer", "bernese", "shiba", "irish", "scottish", "siberian", "labrador"})
+NOT_LOWER = frozenset("is was and or but so the a an who which that lol btw".split())
 FIRST = frozenset({"i", "we", "me", "us"})
 MINE = frozenset({"my", "our"})
 # People who are not the person's family: their facts are theirs ('my friend moved to Berlin').
@@ -85,9 +86,16 @@ def appos_name(tok) -> str | None:
             return name
         if c.dep_ == "compound" and c.i > tok.i and (name := capitalised_name(c)):
             return name
+        # 'my daughter ada': a name typed in lower case, which the parser still reads as one
+        if c.dep_ == "appos" and c.i == tok.i + 1 and c.pos_ == "PROPN" and c.is_alpha and c.lower_ not in NOT_LOWER:
+            return c.text
     nxt = tok.doc[tok.i + 1] if tok.i + 1 < len(tok.doc) else None
     if nxt is not None and nxt.head == tok and nxt.dep_ not in ("prep", "punct", "cc", "conj", "relcl", "acl") \
             and (name := capitalised_name(nxt)):
+        return name
+    # 'my other half Sunniva says ...': the parser may hang the name elsewhere; right beside the noun it is a name.
+    if nxt is not None and nxt.pos_ == "PROPN" and nxt.dep_ in ("nsubj", "appos", "npadvmod", "compound") and \
+            (name := capitalised_name(nxt)):
         return name
     return None
 
@@ -117,7 +125,12 @@ def noun_who(tok, ctx: Context) -> Who | None:
             if (rel := relation(prev)) and owned_by_user(prev) and RELS.get(rel) in (gender, None):
                 return Who("family", rel, appos_name(prev) or ctx.only(rel), tok)
         hit = ctx.last.get(gender)
+        anyone = ctx.last.get(None)
+        if hit is None and anyone and anyone[0] == "family" and RELS.get(anyone[1]) is None:
+            hit = anyone  # 'my partner Sunniva ... she teaches piano': a relation of either gender
         return Who(*hit, tok) if hit else OTHER
+    if tok.pos_ == "PROPN" and not tok.text[:1].isupper() and (hit := ctx.named(tok.text)):
+        return Who(*hit, tok)  # 'milo is 6': a name said before, now in lower case
     if tok.pos_ == "PROPN" or tok.text[:1].isupper():
         name = capitalised_name(tok)
         hit = ctx.named(name) if name else None

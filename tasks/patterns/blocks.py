@@ -18,8 +18,9 @@ NAME = rf"(?-i:[{UP}][{LO}'’-]+(?: [{UP}][{LO}'’-]+){{0,2}})"
 ABBREV = r"(?:(?:St|Ste|Sta|Sto|Mt|Mte|Ft|Pt|Pte|Sr|Sra|Co|Inc|Ltd|Corp|Bros|Dr|Univ|Dept)\.(?!\w)|(?:[A-Z]\.){2,})"
 PLACE = (rf"(?-i:(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)(?:(?: | (?:de|da|do|dos|del|di|la|le|of|upon|on|am|sur) )"
          rf"(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)){{0,3}})")
-ORG = (rf"(?-i:(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)(?:(?: | of | de | and | & | for )(?!I\b)"
-       rf"(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)){{0,4}})")
+# After a joining word only a capitalised word continues the name: 'Kettenwerk for 3 yrs' is Kettenwerk.
+ORG = (rf"(?-i:(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)(?:(?: (?!I\b)(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*))|"
+       rf"(?: of | de | and | & | for )(?!I\b)(?:{ABBREV}|[A-Z](?:[\w&'’-]|\.(?=\w))*)){{0,4}})")
 BRAND = r"(?-i:[A-Z][\w-]*(?: [A-Z0-9][\w-]*){0,3})"
 PHRASE = r"[^.!?;:\n]{1,60}?"  # a lazy clause; cut by STOP below
 STOP = r"(?=\s*(?:[.!?;:\n()]|[-–—] |$)|,|\s+(?:but|because|since|though|although|when|while|if|so|which|especially|even)\b)"
