@@ -62,6 +62,8 @@ def summary_markdown(summary: SleepSummary) -> str:
         lines += ["", f"## Gate: {gate.get('decision')}", "", *_table(("measure", "value"), [
             ("benchmark ratio (after / before)", gate.get("benchmark_ratio")),
             ("perplexity drift on general text", gate.get("ppl_drift")),
+            ("answers the parent got right, wrong now", gate.get("regressions")),
+            *([("... by category", gate["regressions_by_category"])] if gate.get("regressions_by_category") else []),
             ("new-fact recall (before -> after)", gate.get("recall"))])]
         for label in ("reasons", "warnings"):
             if gate.get(label):

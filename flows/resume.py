@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 def settings_sha256(settings) -> str:
     """Hash of every setting that shapes a sleep's outputs (schedule and inbox paths do not)."""
-    data = settings.model_dump(exclude={"schedule": True, "ingest": {"inbox"}})
+    data = settings.model_dump(exclude={"schedule": True, "wake": True, "ingest": {"inbox"}})
 
     def plain(value):  # sets (word lists) dump in hash-seeded order: sort them
         if isinstance(value, (set, frozenset)):

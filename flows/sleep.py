@@ -65,6 +65,9 @@ def _rate(value: float | None) -> str:
 def _gate_numbers(d: GateDecision) -> dict:
     return {"decision": "approved" if d.approved else "rejected", "benchmark_ratio": round(d.benchmark_ratio, 3),
             "ppl_drift": f"{d.ppl_drift:+.1%}", "recall": f"{_rate(d.recall_pre)} -> {_rate(d.recall_post)}",
+            "regressions": len(d.benchmark_lost),
+            **({"regressions_by_category": ", ".join(f"{c} {n}" for c, n in d.regressions_by_category.items() if n)}
+               if d.benchmark_lost else {}),
             **({"reasons": "; ".join(d.reasons)} if d.reasons else {}),
             **({"warnings": "; ".join(d.warnings)} if d.warnings else {})}
 

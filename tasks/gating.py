@@ -35,6 +35,10 @@ class GateConfig(BaseModel):
                             "fraction (forgetting study: +20%).")
     ppl_reject: float = Field(0.50, ge=0, description="Reject when perplexity on general text rises by more than "
                               "this fraction (forgetting study: +50%).")
+    max_regressions: int | None = Field(0, ge=0, description="Reject when more benchmark questions that the parent "
+                                        "answered right are answered wrong with the adapter than this (a broken "
+                                        "answer is what a person notices; the ratio lets new right answers hide "
+                                        "it); None only reports them.")
     min_new_fact_recall: float | None = Field(None, ge=0, le=1, description="Reject when recall of the night's new "
                                               "facts after training is below this; None only reports it.")
     benchmark: Path = Field(DATA / "benchmark.jsonl", description="General questions with expected keywords (JSONL).")
@@ -96,6 +100,8 @@ class GateDecision(BaseModel):
     precision_post: float | None = Field(description="Precision of the answers to those facts after.")
     benchmark_lost: list[str] = Field(description="Benchmark questions right before and wrong after.")
     benchmark_gained: list[str] = Field(description="Benchmark questions wrong before and right after.")
+    regressions_by_category: dict[str, int] = Field(default_factory=dict, description="benchmark_lost counted per "
+                                                    "benchmark category (every category measured, 0 included).")
     thresholds: dict[str, float | None] = Field(description="The gate settings the decision was made with.")
 
 
@@ -240,12 +246,19 @@ def decide(pre: Measurement, post: Measurement, cfg: GateConfig) -> GateDecision
     after = {o["id"]: o["outcome"] == "correct" for o in post.benchmark_outcomes}
     lost = sorted(i for i, ok in after.items() if before.get(i) is True and not ok)
     gained = sorted(i for i, ok in after.items() if before.get(i) is False and ok)
+    category = {o["id"]: o.get("category") or "other" for o in post.benchmark_outcomes}
+    by_category = {c: 0 for c in sorted(set(category.values()))} | Counter(category[i] for i in lost)
+    if cfg.max_regressions is not None and len(lost) > cfg.max_regressions:
+        shown = ", ".join(f"{c} {n}" for c, n in by_category.items() if n)
+        reasons.append(f"{len(lost)} benchmark answer(s) the parent got right are wrong now ({shown}); at most "
+                       f"{cfg.max_regressions} allowed (gate.max_regressions)")
     return GateDecision(
         approved=not reasons, reasons=reasons, warnings=warnings,
         benchmark_pre=s_pre, benchmark_post=s_post, benchmark_ratio=ratio,
         ppl_pre=float(pre.ppl), ppl_post=float(post.ppl), ppl_drift=drift,
         recall_pre=pre.recall, recall_post=recall_post, precision_post=post.precision,
-        benchmark_lost=lost, benchmark_gained=gained,
-        thresholds={"min_benchmark_ratio": cfg.min_benchmark_ratio, "ppl_warn": cfg.ppl_warn,
+        benchmark_lost=lost, benchmark_gained=gained, regressions_by_category=dict(by_category),
+        thresholds={"min_benchmark_ratio": cfg.min_benchmark_ratio, "max_regressions": cfg.max_regressions,
+                    "ppl_warn": cfg.ppl_warn,
                     "ppl_reject": cfg.ppl_reject, "min_new_fact_recall": cfg.min_new_fact_recall},
     )
