@@ -2,6 +2,12 @@
 
     python bench/curation.py            # 1,000,000 exchanges
     python bench/curation.py --n 100000 --seed 7
+    python bench/curation.py --n 10000 --no-rowwise --repeat 0   # the parser's end-to-end target
+
+Extraction is timed twice on the same retained rows: the regex families alone, then as a sleep runs it
+(regex and the spaCy parse rules with statement memories); the difference is the parser's time, shown
+with the sentences it parsed, sentences/s, the sentences it left out by reason and the peak memory
+after it. Stages 1-3 end to end are compared with the target of 10,000 exchanges in 30 s.
 
 Prints exchanges/s per stage, two per-row Python scoring baselines on the same rows in the same
 process with our speed-up over each (the same rules as ours; and the reference system's curator
@@ -28,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storage.ids import exchange_id  # noqa: E402
 from storage.schemas import SCHEMAS  # noqa: E402
+from collections import Counter  # noqa: E402
+
 from tasks.extraction import ExtractionConfig, extract_template_pairs, merge_candidates  # noqa: E402
 from tasks.firewall import FirewallConfig, apply_firewall  # noqa: E402
 from tasks.scoring import ScoringConfig, score_exchanges, score_exchanges_rowwise  # noqa: E402
@@ -95,6 +103,7 @@ _REF_PREFERENCE = ("i like", "i prefer", "i use", "i work with", "my name", "i a
 _REF_HOWTO = ("how to", "how do", "what is", "why does")
 _REF_PROJECT = ("my project", "our app", "the codebase", "we're building", "my setup", "my workflow")
 REFERENCE_SPEEDUP_TARGET = 5.0
+END_TO_END_TARGET = (10_000, 30.0)  # exchanges curated (stages 1-3, parser included) in seconds
 
 
 def reference_curator_scores(texts: list[str]) -> list[dict]:
@@ -168,12 +177,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {args.n:,} exchanges in {time.perf_counter() - t0:.1f} s (seed {args.seed})")
     scored, t_score = _timed("1 scoring (column-wise)", ex.num_rows, lambda: score_exchanges(ex, ScoringConfig()))
     kept = ex.filter(pc.is_in(ex.column("exchange_id"), scored.filter(scored.column("retained")).column("exchange_id")))
-    raw, t_extract = _timed("2 template extraction", kept.num_rows,
-                            lambda: extract_template_pairs(kept, ExtractionConfig()))
+    regex_only = ExtractionConfig(parse=False, statements=False)
+    _, t_regex = _timed("2 extraction (regex only)", kept.num_rows, lambda: extract_template_pairs(kept, regex_only))
+    from tasks.parsing.pipeline import load_pipeline
+
+    t0 = time.perf_counter()
+    load_pipeline()
+    t_load = time.perf_counter() - t0
+    print(f"spaCy pipeline loaded and checked in {t_load:.2f} s (once per process, not in the stage times)")
+    counts: Counter = Counter()
+    raw, t_extract = _timed("2 extraction (regex + parse)", kept.num_rows,
+                            lambda: extract_template_pairs(kept, ExtractionConfig(), counts))
+    parsed, t_parse = counts["sentences_parsed"], max(t_extract - t_regex, 1e-9)
+    skipped = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("skipped:")}
+    print(f"parser: {parsed:,} sentences parsed in ~{t_parse:.2f} s ({parsed / t_parse:,.0f} sentences/s), "
+          f"{counts['parse_facts']:,} facts and {counts['statements']:,} statements the regexes did not give; "
+          f"left out: {skipped or 'none'}; peak memory so far "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     merged, t_merge = _timed("2 merge candidates", raw.num_rows, lambda: merge_candidates(raw, ex))
     (pairs, rejections), t_fw = _timed("3 firewall", merged.num_rows,
                                        lambda: apply_firewall(merged, ex, scored, FirewallConfig()))
     total = t_score + t_extract + t_merge + t_fw
+    n_target, s_target = END_TO_END_TARGET
+    at_target = total * n_target / args.n
+    print(f"stages 1-3 with the regexes alone: {total - t_extract + t_regex:.2f} s; {n_target:,} exchanges at this "
+          f"rate: {at_target:.1f} s (target <= {s_target:.0f} s: {'met' if at_target <= s_target else 'NOT met'}); "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"stages 1-3 total: {total:.2f} s for {args.n:,} exchanges ({args.n / total:,.0f} exchanges/s); "
           f"retained {kept.num_rows:,}, candidates {raw.num_rows:,} -> {merged.num_rows:,} merged, "
           f"accepted {pairs.num_rows:,}, rejected {rejections.num_rows:,}")
