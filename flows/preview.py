@@ -1,5 +1,6 @@
 """Preview a night's curation without training: sessions ingested as `slowwave ingest` does, then stages
-1-3 (scoring, pattern extraction, merging, the firewall) with the real pure stage functions and no model.
+1-3 (scoring, rule extraction — regex families and spaCy parse rules —, merging, the firewall) with the real
+pure stage functions and no model.
 
 The benchmarks (bench/extraction.py, bench/experiments.py) and the tests measure extraction through this,
 so what they measure is what a sleep would accept.
