@@ -72,13 +72,15 @@ def parse_overrides(text: str) -> tuple[dict, dict]:
 def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
     from extraction import curate  # bench/extraction.py
-    from flows.training_examples import anchors_for, latest_buffer
+    from flows.training_examples import all_anchor_answers, anchor_prompts, latest_buffer
     from tasks.model.pull import ensure_model
 
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
     curated = curate(home, case, settings)
     return {"home": home, "version": version, "pairs": curated["pairs"], "rejections": curated["rejections"],
-            "buffer": latest_buffer(home), "anchors": anchors_for(home, "bench", settings.mixing),
+            "buffer": latest_buffer(home),
+            "anchors": all_anchor_answers(home, "bench", settings.mixing, anchor_prompts()),
+            "anchor_expected": {p["id"]: p["expected"] for p in anchor_prompts() if p.get("expected")},
             "exchanges": curated["exchanges"].num_rows}
 
 
@@ -102,15 +104,15 @@ def measure_model(model, tok, probes: list[dict], settings) -> dict:
                                batch_size=settings.gate.batch_size)
     results = [score_probe(p, a) for p, a in zip(probes, answers)]
     return {"summary": summarize(results), "results": results, "benchmark": gate.benchmark_score,
-            "ppl": gate.ppl}
+            "ppl": gate.ppl, "gate": gate}
 
 
 def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings, probes: list[dict],
                base: dict) -> dict:
     from flows.adapters import training_rows
-    from tasks.gating import Measurement, decide
+    from tasks.gating import decide
     from tasks.model.loading import chat_formatter, load_model
-    from tasks.mixing import build_training_set, mix_summary
+    from tasks.mixing import build_training_set, mix_summary, select_anchors
     from tasks.probes import leaked
     from tasks.training import train_adapter
 
@@ -119,7 +121,8 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     started = time.perf_counter()
     model, tok = load_model(prepared["version"].path, fresh=True)
     current = prepared["pairs"].filter(pc.is_null(prepared["pairs"]["superseded_by"]))
-    examples = build_training_set(current, prepared["buffer"], prepared["anchors"], None, "light",
+    anchors = select_anchors(prepared["anchors"], prepared["anchor_expected"], mixing_cfg.anchor_answers)
+    examples = build_training_set(current, prepared["buffer"], anchors, None, "light",
                                   chat_formatter(tok), mixing_cfg, rehearsal=rehearsal(prepared["home"], settings,
                                                                                        mixing_cfg))
     mix = mix_summary(examples)
@@ -135,8 +138,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     trained = train_adapter(model, tok, training_rows(examples), train_cfg, on_step=progress)
     after = measure_model(model, tok, probes, settings)
     seconds = time.perf_counter() - started
-    decision = decide(Measurement(benchmark_score=base["benchmark"], ppl=base["ppl"]),
-                      Measurement(benchmark_score=after["benchmark"], ppl=after["ppl"]), settings.gate)
+    decision = decide(base["gate"], after["gate"], settings.gate)
     base_right = {r["id"] for r in base["results"] if r["kind"] == "control" and r["outcome"] == "correct"}
     broken = sorted(r["id"] for r in after["results"] if r["id"] in base_right and r["outcome"] != "correct")
     s = after["summary"]
@@ -146,11 +148,15 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
            "guards": s["guard_pass_rate"], "control": s["control_accuracy"], "control_broken": broken,
            "ppl_drift": after["ppl"] / base["ppl"] - 1, "benchmark_ratio": after["benchmark"] / base["benchmark"],
            "gate": "approved" if decision.approved else "rejected", "seconds": round(seconds, 1),
+           "regressions": len(decision.benchmark_lost),
+           "regressions_by_category": {c: n for c, n in decision.regressions_by_category.items() if n},
+           "lost": [(o["id"], o["answer"][:80]) for o in after["gate"].benchmark_outcomes
+                    if o["id"] in set(decision.benchmark_lost)],
            "wrong": [(r["id"], r["answer"][:80]) for r in after["results"]
                      if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"],
            "failed_guards": [(r["id"], r["answer"][:80]) for r in after["results"]
                              if r["kind"] == "guard" and leaked(r)]}
-    shown = {k: v for k, v in row.items() if k not in ("wrong", "failed_guards")}
+    shown = {k: v for k, v in row.items() if k not in ("wrong", "failed_guards", "lost")}
     print(f"[{name}] {json.dumps(shown, default=str)}", file=sys.stderr, flush=True)
     return row
 
@@ -173,13 +179,13 @@ def results_markdown(rows: list[dict], base: dict, prepared: dict, command: str,
         f"{_fmt(s['control_accuracy'])}, benchmark {base['benchmark']:.3f}, perplexity {base['ppl']:.2f}.",
         "",
         "| configuration | examples | steps | recall | generalization | precision | guards | control | "
-        "control broken | ppl drift | benchmark ratio | gate | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "control broken | benchmark answers broken | ppl drift | benchmark ratio | gate | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['config']} | {r['examples']} | {r['steps']} | {_fmt(r['recall'])} | "
                      f"{_fmt(r['generalization'])} | {_fmt(r['precision'])} | {_fmt(r['guards'])} | "
-                     f"{_fmt(r['control'])} | {len(r['control_broken'])} | {r['ppl_drift']:+.1%} | "
+                     f"{_fmt(r['control'])} | {len(r['control_broken'])} | {r['regressions']} | {r['ppl_drift']:+.1%} | "
                      f"{r['benchmark_ratio']:.2f} | {r['gate']} | {r['seconds']:.0f} |")
     lines += ["", "Settings per configuration (overrides of the shipped defaults):", ""]
     for r in rows:

@@ -17,7 +17,7 @@ from flows.pairs import check_pairs
 from storage import registry
 from storage.cache import read_or_make
 from storage.home import Home
-from storage.ids import content_id, sha256_file
+from storage.ids import content_id
 from storage.runs import latest_committed
 from storage.warehouse import read_table, write_table
 from tasks.dreams import DreamConfig
@@ -60,9 +60,32 @@ def _shipped_cache():
     return DATA_DIR / "anchor_cache"
 
 
-def anchors_for(home: Home, run_id: str, cfg: MixingConfig) -> pa.Table:
-    """The root model's answers to the shipped general prompts, generated once per home and kept."""
+def anchor_prompts() -> list[dict]:
+    """The shipped general prompts anchors are the root model's answers to ({id, category, prompt[, expected]})."""
     from tasks.data_files import data_path
+
+    return [json.loads(line) for line in data_path(ANCHOR_PROMPTS).read_text().splitlines() if line.strip()]
+
+
+def anchors_key(root_files: dict, prompts: list[dict], max_tokens: int) -> str:
+    """Cache key of the root model's anchor answers: its content, the prompts asked (not what is expected of
+    them: that decides which answers are used, not what is answered) and the answer length."""
+    asked = [(p["id"], p["prompt"]) for p in prompts]
+    return content_id("anc", json.dumps(root_files, sort_keys=True), json.dumps(asked), max_tokens)
+
+
+def anchors_for(home: Home, run_id: str, cfg: MixingConfig) -> pa.Table:
+    """The root model's answers to the shipped general prompts (generated once per home and kept), as
+    `mixing.anchor_answers` selects them for replay (tasks.mixing.select_anchors)."""
+    from tasks.mixing import select_anchors
+
+    prompts = anchor_prompts()
+    expected = {p["id"]: p["expected"] for p in prompts if p.get("expected")}
+    return select_anchors(all_anchor_answers(home, run_id, cfg, prompts), expected, cfg.anchor_answers)
+
+
+def all_anchor_answers(home: Home, run_id: str, cfg: MixingConfig, prompts: list[dict]) -> pa.Table:
+    """Every answer the root model gave to the anchor prompts, as generated (the `anchor_answers` table)."""
     from tasks.model.answering import answer_questions
 
     root = root_version(home)
@@ -70,11 +93,8 @@ def anchors_for(home: Home, run_id: str, cfg: MixingConfig) -> pa.Table:
     have = have.filter(pc.equal(have["model_version"], root.name))
     if have.num_rows:
         return have
-    prompts_file = data_path(ANCHOR_PROMPTS)
-    prompts = [json.loads(line) for line in prompts_file.read_text().splitlines() if line.strip()]
     # Greedy answers depend only on the weights, the prompts and the length: cache them across homes.
-    key = content_id("anc", json.dumps(root.manifest.files, sort_keys=True), sha256_file(prompts_file),
-                     cfg.anchor_max_tokens)
+    key = anchors_key(root.manifest.files, prompts, cfg.anchor_max_tokens)
 
     def make() -> pa.Table:
         model, tok = load_model(root.path)

@@ -377,3 +377,52 @@ def test_verify_questions_offer_the_true_value_and_a_wrong_one_borrowed_from_a_n
         {(pid, q, a) for (pid, _), (q, a) in rows.items()}
     assert not any(r["phrasing"].startswith("verify") for r in off.to_pylist())
     assert count(on, "new") == count(off, "new") + 12
+
+
+def test_an_anchor_answer_ends_at_its_last_full_sentence():
+    from tasks.mixing import last_full_sentence
+
+    assert last_full_sentence("The opposite of hot is cold. This is a fundamental concept in sci") == \
+        "The opposite of hot is cold."
+    assert last_full_sentence("Is it? Yes! It is 3.5 metres. And then") == "Is it? Yes! It is 3.5 metres."
+    assert last_full_sentence("  10 divided by 2 is 5.  ") == "10 divided by 2 is 5."
+    assert last_full_sentence("To find 9 times 3, we can use") == "To find 9 times 3, we can use"  # no end: whole
+    assert last_full_sentence("Version 3.5 is out") == "Version 3.5 is out"  # a decimal point ends nothing
+
+
+def test_only_the_root_models_right_answers_are_replayed_as_anchors():
+    from tasks.mixing import select_anchors
+
+    table = pa.table({
+        "prompt_id": ["a-1", "a-2", "a-3", "a-4", "a-5"],
+        "question": ["What is 25 + 5?", "What is 10 divided by 2?", "What is the capital of Norway?",
+                     "Write a sentence about the sea.", "What is 4 + 4?"],
+        "answer": ["25 + 5 = 8.", "10 divided by 2 is 5.", "The capital of Norway is Oslo. It is a city on a fj",
+                   "The sea is vast. Its waves", "To solve this problem, we need to think of a way to combine 4"]})
+    expected = {"a-1": ["30", "thirty"], "a-2": ["5", "five"], "a-3": ["Oslo"], "a-5": ["8", "eight"]}
+    right = select_anchors(table, expected, "right")
+    assert right["prompt_id"].to_pylist() == ["a-2", "a-3", "a-4"]  # the wrong sum and the ramble are dropped
+    assert right["answer"].to_pylist() == ["10 divided by 2 is 5.", "The capital of Norway is Oslo.",
+                                           "The sea is vast."]
+    assert select_anchors(table, expected, "all").equals(table)
+    with pytest.raises(ValueError, match="anchor_answers"):
+        select_anchors(table, expected, "best")
+
+
+def test_the_shipped_anchor_answers_of_the_default_model_keep_its_right_ones_only():
+    from flows.training_examples import _shipped_cache, anchor_prompts
+    from tasks.mixing import select_anchors
+    from tasks.probes import score_answer
+
+    prompts = anchor_prompts()
+    [cache] = sorted(_shipped_cache().glob("anc_*.parquet"))
+    import pyarrow.parquet as pq
+
+    answers = pq.read_table(cache)["answer"].to_pylist()
+    table = pa.table({"prompt_id": [p["id"] for p in prompts], "answer": answers})
+    expected = {p["id"]: p["expected"] for p in prompts if p.get("expected")}
+    kept = select_anchors(table, expected, "right")
+    wrong = {p["id"] for p, a in zip(prompts, answers) if p.get("expected") and
+             score_answer(a, p["expected"], []) != "correct"}
+    assert wrong and not wrong & set(kept["prompt_id"].to_pylist())  # the model does get some wrong: not replayed
+    assert kept.num_rows == len(prompts) - len(wrong)

@@ -169,7 +169,7 @@ def test_the_shipped_benchmark_loads():
 
     items = load_benchmark(GateConfig().benchmark)
     assert len(items) >= 60
-    assert {i.category for i in items} == {"fact", "arithmetic", "reading", "instruction"}
+    assert {i.category for i in items} == {"fact", "arithmetic", "reading", "instruction", "sequence"}
 
 
 def test_probes_and_benchmark_items_load_as_frozen_typed_records(tmp_path):
