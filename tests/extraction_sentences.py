@@ -144,6 +144,9 @@ PARSE_CASES = [
     (("we've got a rescue greyhound, Biscuit",), ("pet_name", "dog", "Biscuit")),
     (("My cat Miso sleeps all day.",), ("pet_name", "cat", "Miso")),
     (("we have a rabbit called Clover",), ("pet_name", "rabbit", "Clover")),
+    (("My dog is called Bramble, she is a border collie.",), ("pet_name", "dog", "Bramble")),
+    (("our cat is named Pixel and she is 3",), ("pet_name", "cat", "Pixel")),
+    (("my sister is called Ingeborg",), ("family_name", "sister", "Ingeborg")),
     (("we've got a rescue greyhound, Biscuit",), ("pet_breed", "dog", "greyhound")),
     (("We adopted a beagle named Pepper.",), ("pet_breed", "dog", "beagle")),
     (("our border collie Nell is a menace",), ("pet_breed", "dog", "border collie")),
@@ -221,6 +224,7 @@ PARSE_CASES = [
 # Sentences that give the parse rules no fact: negation, hypotheticals, other people's facts, questions.
 PARSE_NO_FACT = [
     "if I had a cat I'd call it Mittens",
+    "My cat isn't called Rex.",
     "If I lived in Rome I would eat pasta every day.",
     "I wish I had a dog.",
     "I want to learn Welsh one day.",

@@ -117,12 +117,17 @@ def _unspanned(f: Fact) -> Fact:
 
 
 def _called(tok) -> str | None:
-    """'a son called Leo', 'a boat named Sea Wolf': the name in a participle after the noun."""
-    for c in tok.children:
-        if c.dep_ == "acl" and c.lower_ in ("called", "named"):
-            obj = _child(c, "oprd", "attr", "dobj", "npadvmod")
-            if obj is not None and (v := name_value(obj)):
-                return v.text
+    """'a son called Leo', 'a boat named Sea Wolf': the name in a participle after the noun; 'my dog is called
+    Bramble', 'my sister is named Ingeborg': the name the noun is said to be called (not 'isn't called')."""
+    participles = [c for c in tok.children if c.dep_ == "acl" and c.lower_ in ("called", "named")]
+    head = tok.head
+    if tok.dep_ in ("nsubjpass", "nsubj") and head.lower_ in ("called", "named") and head.tag_ == "VBN" and \
+            not negated(head):
+        participles.append(head)
+    for c in participles:
+        obj = _child(c, "oprd", "attr", "dobj", "npadvmod")
+        if obj is not None and (v := name_value(obj)):
+            return v.text
     return None
 
 
