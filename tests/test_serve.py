@@ -107,6 +107,29 @@ def test_a_whole_reply_in_openai_shape_is_logged_under_the_user_field(server):
 
 
 @pytest.mark.model
+def test_the_openai_python_client_talks_to_it_whole_and_streamed(server):
+    """The official `openai` client, unchanged but for its base URL, against the real server."""
+    openai = pytest.importorskip("openai", reason="the openai client is a test dependency (pyproject [test])")
+    client = openai.OpenAI(base_url=f"{server['url']}/v1", api_key="unused", max_retries=0, timeout=120)
+    assert [m.id for m in client.models.list()] == ["v0000"]
+    whole = client.chat.completions.create(model="v0000", messages=ASK, user="openai-whole")
+    assert whole.object == "chat.completion" and whole.model == "v0000"
+    assert whole.choices[0].message.role == "assistant" and "Paris" in whole.choices[0].message.content
+    assert whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens > 10
+    stream = client.chat.completions.create(model="v0000", messages=ASK, stream=True, user="openai-stream")
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert len([p for p in pieces if p]) >= 3 and "Paris" in "".join(pieces)
+    for session, reply in (("openai-whole", whole.choices[0].message.content), ("openai-stream", "".join(pieces))):
+        rows = _session_rows(server["home"], session)
+        assert [(r["role"], r["content"]) for r in rows] == [("user", ASK[0]["content"]), ("assistant", reply.strip())]
+    # Its errors arrive as the client's own exception types, with the server's message.
+    with pytest.raises(openai.BadRequestError, match="messages"):
+        client.chat.completions.create(model="v0000", messages=[])
+    with pytest.raises(openai.NotFoundError, match="v0099"):
+        client.chat.completions.create(model="v0099", messages=ASK)
+
+
+@pytest.mark.model
 def test_a_streamed_reply_is_openai_chunks_ending_with_done_and_logged_under_the_header(server):
     payload = {"messages": ASK, "stream": True,
                "stream_options": {"include_usage": True}, "user": "ignored-when-the-header-is-given"}
