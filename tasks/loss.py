@@ -18,16 +18,32 @@ import numpy as np
 def teacher_targets(model, items: list[tuple[list[int], int]], indices,
                     k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{item index: (token ids, probabilities)}, each (length-1, k): the model's k likeliest next tokens at every
-    position of those items and their probabilities renormalised over the k. Run before LoRA is added."""
+    position of those items and their probabilities under its whole distribution (not renormalised over the k:
+    1 - their sum is the tail's mass, which the objective keeps too). Run before LoRA is added."""
     out = {}
     for i in indices:
         tokens, _ = items[i]
         logits = model(mx.array(tokens[:-1])[None])[0].astype(mx.float32)
         ids = mx.argpartition(-logits, kth=k - 1, axis=-1)[:, :k]
-        probs = mx.softmax(mx.take_along_axis(logits, ids, axis=-1), axis=-1)
+        probs = mx.take_along_axis(mx.softmax(logits, axis=-1), ids, axis=-1)
         mx.eval(ids, probs)
         out[i] = (np.array(ids, dtype=np.int32), np.array(probs, dtype=np.float32))
     return out
+
+
+def distill_cross_entropy(logits: mx.array, t_ids: mx.array, t_probs: mx.array) -> mx.array:
+    """Cross-entropy of the student's distribution against the teacher's, both seen as its top-k tokens plus one
+    bucket for every other token: -sum_i p_i log q_i - (1 - sum_i p_i) log(1 - sum_i q_i), per position.
+
+    Its minimum is the teacher itself (q_i = p_i and the same mass left outside the k), so an example trained
+    this way is exactly at rest while the model still is the teacher. Renormalising the teacher's k
+    probabilities to sum to 1 instead (as this did before) moves that minimum: it trains the whole tail's mass
+    (a fifth or more on a small model's prose) onto the k tokens, a change of its own."""
+    logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+    top = mx.take_along_axis(logp, t_ids, axis=-1)
+    tail_p = mx.maximum(1.0 - t_probs.sum(axis=-1), 0.0)
+    tail_q = mx.maximum(1.0 - mx.exp(top).sum(axis=-1), 1e-9)
+    return -(t_probs * top).sum(axis=-1) - tail_p * mx.log(tail_q)
 
 
 def threshold_weights(target_logprobs: mx.array, mask: mx.array, threshold: float, floor: float) -> mx.array:
@@ -65,8 +81,7 @@ def make_loss(kind: Literal["plain", "threshold"], threshold: float = 0.5, floor
         per_token = ce
         if teacher:
             t_ids, t_probs, distilled = teacher
-            logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-            soft = -(t_probs * mx.take_along_axis(logp, t_ids, axis=-1)).sum(axis=-1)
+            soft = distill_cross_entropy(logits, t_ids, t_probs)
             per_token = mx.where(distilled, soft, ce)
         if kind == "plain":
             # Without teachers the objective is `plain` itself: computing the same sum a second time makes

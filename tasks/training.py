@@ -88,14 +88,16 @@ class TrainConfig(BaseModel):
                                   "probability is below this still breaks greedy recall and gets weight 1.")
     loss_floor: float = Field(0.1, ge=0, le=1, description="Threshold loss: weight of tokens already above "
                               "loss_threshold (before normalising the weights to sum to 1).")
-    distill: Literal["off", "rehearsal", "own_output"] = Field("off", description="Which examples are trained "
-                          "toward a teacher's whole next-token distribution (its top distill_top_k tokens per "
-                          "position, computed before training; in a sleep the root model, whose text they are) "
-                          "instead of toward the one token in the text: 'rehearsal' (the model's own prose), "
-                          "'own_output' (its prose and its anchor answers) or 'off'. The teacher is then the "
-                          "exact optimum of those examples, so they hold the model there without pulling it "
-                          "toward their sampled tokens. Measured in docs/RESULTS.md: drift halves, but 1-2 "
-                          "control answers broke on the labelled case, so it is off by default.")
+    distill: Literal["off", "rehearsal", "own_output"] = Field("rehearsal", description="Which examples are "
+                          "trained toward a teacher's whole next-token distribution (its top distill_top_k tokens "
+                          "per position plus the rest as one bucket, computed before training; in a sleep the root "
+                          "model, whose text they are) instead of toward the one token in the text: 'rehearsal' "
+                          "(the model's own prose), 'own_output' (its prose and its anchor answers) or 'off'. The "
+                          "teacher is then the exact optimum of those examples, so they hold the model there "
+                          "without pulling it toward their sampled tokens: the prose is sampled at temperature 1 "
+                          "and partly garbled, and trained token by token it alone broke 101 of 214 right "
+                          "benchmark answers (docs/RESULTS.md). 'own_output' gives the lowest drift but breaks "
+                          "more benchmark answers than the right anchors trained as text.")
     distill_top_k: int = Field(32, ge=1, description="Teacher tokens kept per position when distilling.")
     cache_frozen: bool = Field(True, description="Run the frozen layers below the LoRA blocks once per example "
                                "and train on their cached output (tasks/prefix.py): the same loss, the same "
@@ -135,6 +137,7 @@ class TrainConfig(BaseModel):
             out.update(loss_threshold=self.loss_threshold, loss_floor=self.loss_floor)
         if self.distill != "off":
             out["distill_top_k"] = self.distill_top_k
+            out["distill_objective"] = "top-k+tail"  # tasks.loss.distill_cross_entropy (was: top-k renormalised)
         return out
 
 

@@ -96,7 +96,7 @@ def test_lost_and_gained_benchmark_items_are_listed():
     post = m(0.5, 18.0, benchmark_outcomes=[{"id": "a", "outcome": "abstain"}, {"id": "b", "outcome": "correct"}])
     d = decide(pre, post, CFG)
     assert (d.benchmark_lost, d.benchmark_gained) == (["a"], ["b"])
-    assert not d.approved and "1 benchmark answer(s)" in d.reasons[0]
+    assert not d.approved and "1 of the 1 benchmark answers the parent got right are wrong now" in d.reasons[0]
 
 
 def _outcomes(right: dict[str, str], category: str = "fact") -> list[dict]:
@@ -109,16 +109,34 @@ def test_one_broken_answer_rejects_though_the_ratio_rose():
     pre = m(0.5, 18.0, benchmark_outcomes=_outcomes({"a": "correct", "n1": "correct", "b": "wrong", "c": "wrong"}))
     post = m(0.75, 18.0, benchmark_outcomes=_outcomes({"a": "correct", "n1": "wrong", "b": "correct",
                                                         "c": "correct"}))
-    d = decide(pre, post, CFG)
+    d = decide(pre, post, GateConfig(max_regressions=0))
     assert d.benchmark_ratio == 1.5 and not d.approved
     assert d.benchmark_lost == ["n1"] and d.regressions_by_category == {"arithmetic": 1, "fact": 0}
     assert d.reasons == ["1 benchmark answer(s) the parent got right are wrong now (arithmetic 1); at most 0 "
-                         "allowed (gate.max_regressions)"]
-    assert d.thresholds["max_regressions"] == 0
-    # A budget of one passes it; None only reports.
-    assert decide(pre, post, GateConfig(max_regressions=1)).approved
-    reported = decide(pre, post, GateConfig(max_regressions=None))
+                         "allowed (gate.max_regressions)",
+                         "1 of the 2 benchmark answers the parent got right are wrong now (50%: arithmetic 1); at "
+                         "most 20% allowed (gate.max_regression_share)"]
+    assert d.thresholds["max_regressions"] == 0 and d.thresholds["max_regression_share"] == 0.2
+    # A budget of one and a share of a half pass it; None only reports, as a warning.
+    assert decide(pre, post, GateConfig(max_regressions=1, max_regression_share=0.5)).approved
+    reported = decide(pre, post, GateConfig(max_regressions=None, max_regression_share=None))
     assert reported.approved and reported.benchmark_lost == ["n1"]
+    assert reported.warnings == ["1 of the 2 benchmark answers the parent got right are wrong now (50%: "
+                                 "arithmetic 1)"]
+
+
+def test_the_share_counts_broken_answers_against_what_the_parent_got_right_not_what_it_gained():
+    right = {f"r{i}": "correct" for i in range(10)}
+    pre = m(0.5, 18.0, benchmark_outcomes=_outcomes({**right, **{f"w{i}": "wrong" for i in range(10)}}))
+    # Two of ten broken (20%, allowed) while all ten wrong ones are gained: the ratio says 1.8.
+    post = m(0.9, 18.0, benchmark_outcomes=_outcomes({**right, "r0": "wrong", "r1": "wrong",
+                                                       **{f"w{i}": "correct" for i in range(10)}}))
+    assert decide(pre, post, CFG).approved
+    # A third broken answer is 30%: rejected, gains or not.
+    worse = m(0.9, 18.0, benchmark_outcomes=_outcomes({**right, "r0": "wrong", "r1": "wrong", "r2": "wrong",
+                                                        **{f"w{i}": "correct" for i in range(10)}}))
+    d = decide(pre, worse, CFG)
+    assert not d.approved and d.benchmark_ratio > 1.5 and "(30%: fact 3)" in d.reasons[0]
 
 
 def test_no_regression_means_no_regression_reason():

