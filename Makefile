@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/curation.py --n 200000
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/serve.py
 
 clean-venv:
 	rm -rf $(VENV)

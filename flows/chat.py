@@ -21,11 +21,12 @@ from storage.warehouse import read_table
 COMMANDS = "/quit, /sleep, /forget-session"
 
 
-def open_session(home: Home) -> SessionLog:
-    """A new session log named after the local time (with a suffix when that name is taken)."""
+def open_session(home: Home, used: frozenset[str] = frozenset()) -> SessionLog:
+    """A new session log named after the local time (with a suffix when that name is taken, or was used by this
+    chat before: a session forgotten within the same second left no file, but it is not the new one)."""
     base = new_session_id()
     name, n = base, 1
-    while (inbox_dir(home) / f"session_{name}.jsonl").exists():
+    while name in used or (inbox_dir(home) / f"session_{name}.jsonl").exists():
         n += 1
         name = f"{base}_{n}"
     return SessionLog(inbox_dir(home), name)
@@ -53,6 +54,7 @@ def run_chat(home: Home, engine: Engine, sleeper: Sleeper, *, stdin: TextIO = sy
              say: Callable[[str], None] = print) -> int:
     """Talk until /quit or the end of input; return the exit code."""
     log = open_session(home)
+    used: frozenset[str] = frozenset()
     history: list[dict[str, str]] = []
     say(f"chat with {engine.served.version}; session {log.session_id} is logged to {log.path}; "
         f"commands: {COMMANDS}")
@@ -71,7 +73,8 @@ def run_chat(home: Home, engine: Engine, sleeper: Sleeper, *, stdin: TextIO = sy
             say(f"forgot session {log.session_id}: " + (f"deleted {log.path}" if removed else "nothing was logged yet")
                 + (f"; a sleep had already ingested it {seen} time(s), so those turns stay in the warehouse"
                    if seen else ""))
-            log, history = open_session(home), []
+            used = used | {log.session_id}
+            log, history = open_session(home, used), []
             say(f"new session {log.session_id}")
             continue
         if text.startswith("/"):

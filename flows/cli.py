@@ -302,6 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.home_given = bool(args.home or os.environ.get("SLOWWAVE_HOME"))
     signal.signal(signal.SIGTERM, _on_sigterm)  # a flow run swaps in Prefect's own handler while it runs
+    code = _run(args)
+    if args.func is cmd_serve:
+        # The server stopped cleanly: its threads are joined and every logged line was fsynced. Leaving without
+        # the interpreter's teardown skips native destructors that, under load, raced MLX's own threads
+        # ("terminate called without an active exception", SIGABRT) after the server had already stopped.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(args) -> int:
     try:
         return args.func(args, Home.resolve(args.home))
     except SlowwaveError as exc:

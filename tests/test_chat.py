@@ -110,3 +110,15 @@ def test_chat_from_a_pipe_answers_logs_forgets_and_skips_a_sleep_while_the_home_
     assert rows[0]["content"] == "What is the capital of France?" and rows[1]["content"] == replies[1].strip()
     report = _ingest(home, inbox_dir(home))
     assert (report.exchanges_added, sum(report.quarantined.values())) == (1, 0)
+
+
+def test_a_new_session_never_reuses_an_id_this_chat_used_even_when_its_file_is_gone(tmp_path, monkeypatch):
+    import flows.chat as chat
+
+    monkeypatch.setattr(chat, "new_session_id", lambda now=None: "20261207_151717")
+    home = Home(tmp_path / "home").ensure()
+    first = chat.open_session(home)
+    assert first.session_id == "20261207_151717" and not first.path.exists()  # forgotten before a line was logged
+    again = chat.open_session(home, frozenset({first.session_id}))
+    assert again.session_id == "20261207_151717_2"
+    assert chat.open_session(home, frozenset({first.session_id, again.session_id})).session_id == "20261207_151717_3"
