@@ -43,8 +43,8 @@ class GateConfig(BaseModel):
                                                "adapter, whatever it gained elsewhere (the ratio lets new right "
                                                "answers hide broken ones; this does not). Measured on the default "
                                                "135M model (docs/RESULTS.md): any LoRA night, even one on the "
-                                               "replay material alone, breaks 15-22% of its right answers, most of "
-                                               "them near ties; a stricter limit rejects every night. None: off.")
+                                               "replay material alone, broke 15-24% of its right answers, most of "
+                                               "them near ties; a count of 0 rejects every night. None: off.")
     min_new_fact_recall: float | None = Field(None, ge=0, le=1, description="Reject when recall of the night's new "
                                               "facts after training is below this; None only reports it.")
     benchmark: Path = Field(DATA / "benchmark.jsonl", description="General questions with expected keywords (JSONL).")

@@ -62,7 +62,8 @@ class MixingConfig(BaseModel):
                                                     "not practised (see select_anchors). 'all': every answer as "
                                                     "generated.")
     rehearsal_ratio: float = Field(0.5, ge=0, description="Rehearsal examples (plain prose the root model wrote "
-                                   "itself, trained on every token) per new example: they hold the model's "
+                                   "itself, every token trained, toward the root model's own distribution when "
+                                   "train.distill includes them) per new example: they hold the model's "
                                    "next-token distribution on ordinary text where it was (perplexity drift).")
     min_rehearsal: int = Field(16, ge=0, description="At least this many rehearsal samples whenever there is "
                                "anything new.")

@@ -3,8 +3,10 @@
 Training on a few hundred chat examples moves the model's next-token distribution on ordinary text
 (perplexity drift). Prose the model itself samples at temperature 1 from an empty context is a draw
 from that distribution; mixing it into training with the loss on every token pulls the adapter back
-toward it (self-distillation by sampling, "pseudo-rehearsal"). No outside text is used, so the gate's
-held-out general text stays unseen.
+toward it ("pseudo-rehearsal"). A small model's samples at temperature 1 are partly garbled, and trained
+toward their sampled tokens they move the model themselves (docs/RESULTS.md), so by default
+(`train.distill = "rehearsal"`) every position is trained toward the root model's own next-token
+distribution there instead. No outside text is used, so the gate's held-out general text stays unseen.
 """
 
 from __future__ import annotations
