@@ -15,6 +15,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from storage.atomic import fsync_dir
 from storage.errors import InputError
 from storage.home import Home
 
@@ -104,7 +105,7 @@ class SessionLog:
                 f.flush()
                 os.fsync(f.fileno())
             if created:  # the file's name must survive a crash too
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
 
     def forget(self) -> bool:
         """Delete the session's file; True when there was one."""
@@ -114,7 +115,7 @@ class SessionLog:
             except FileNotFoundError:
                 return False
             self._checked_end = False
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             return True
 
 
@@ -122,14 +123,6 @@ def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SessionLogs:
