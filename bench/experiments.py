@@ -72,15 +72,16 @@ def parse_overrides(text: str) -> tuple[dict, dict]:
 def prepare(home: Home, case: Path, settings) -> dict:
     """Stages 1-3 on the case's sessions with the shipped defaults: the pairs every configuration learns."""
     from extraction import curate  # bench/extraction.py
-    from flows.training_examples import all_anchor_answers, anchor_prompts, latest_buffer
+    from flows.training_examples import all_anchor_answers, anchor_expected, anchor_prompts, latest_buffer
     from tasks.model.pull import ensure_model
 
     version = ensure_model(home, settings.model, "bench", say=lambda m: print(m, file=sys.stderr))
     curated = curate(home, case, settings)
+    prompts = anchor_prompts()
     return {"home": home, "version": version, "pairs": curated["pairs"], "rejections": curated["rejections"],
             "buffer": latest_buffer(home),
-            "anchors": all_anchor_answers(home, "bench", settings.mixing, anchor_prompts()),
-            "anchor_expected": {p["id"]: p["expected"] for p in anchor_prompts() if p.get("expected")},
+            "anchors": all_anchor_answers(home, "bench", settings.mixing, prompts),
+            "anchor_expected": anchor_expected(prompts),
             "exchanges": curated["exchanges"].num_rows}
 
 
@@ -139,6 +140,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
     after = measure_model(model, tok, probes, settings)
     seconds = time.perf_counter() - started
     decision = decide(base["gate"], after["gate"], settings.gate)
+    lost = set(decision.benchmark_lost)
     base_right = {r["id"] for r in base["results"] if r["kind"] == "control" and r["outcome"] == "correct"}
     broken = sorted(r["id"] for r in after["results"] if r["id"] in base_right and r["outcome"] != "correct")
     s = after["summary"]
@@ -151,7 +153,7 @@ def run_config(name: str, overrides: tuple[dict, dict], prepared: dict, settings
            "regressions": len(decision.benchmark_lost),
            "regressions_by_category": {c: n for c, n in decision.regressions_by_category.items() if n},
            "lost": [(o["id"], o["answer"][:80]) for o in after["gate"].benchmark_outcomes
-                    if o["id"] in set(decision.benchmark_lost)],
+                    if o["id"] in lost],
            "wrong": [(r["id"], r["answer"][:80]) for r in after["results"]
                      if r["kind"] in ("recall", "generalization") and r["outcome"] != "correct"],
            "failed_guards": [(r["id"], r["answer"][:80]) for r in after["results"]

@@ -67,6 +67,11 @@ def anchor_prompts() -> list[dict]:
     return [json.loads(line) for line in data_path(ANCHOR_PROMPTS).read_text().splitlines() if line.strip()]
 
 
+def anchor_expected(prompts: list[dict]) -> dict[str, list[str]]:
+    """{prompt id: expected keywords} of the anchor prompts that have one right answer."""
+    return {p["id"]: p["expected"] for p in prompts if p.get("expected")}
+
+
 def anchors_key(root_files: dict, prompts: list[dict], max_tokens: int) -> str:
     """Cache key of the root model's anchor answers: its content, the prompts asked (not what is expected of
     them: that decides which answers are used, not what is answered) and the answer length."""
@@ -80,8 +85,8 @@ def anchors_for(home: Home, run_id: str, cfg: MixingConfig) -> pa.Table:
     from tasks.mixing import select_anchors
 
     prompts = anchor_prompts()
-    expected = {p["id"]: p["expected"] for p in prompts if p.get("expected")}
-    return select_anchors(all_anchor_answers(home, run_id, cfg, prompts), expected, cfg.anchor_answers)
+    return select_anchors(all_anchor_answers(home, run_id, cfg, prompts), anchor_expected(prompts),
+                          cfg.anchor_answers)
 
 
 def all_anchor_answers(home: Home, run_id: str, cfg: MixingConfig, prompts: list[dict]) -> pa.Table:

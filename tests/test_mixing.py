@@ -410,7 +410,7 @@ def test_only_the_root_models_right_answers_are_replayed_as_anchors():
 
 
 def test_the_shipped_anchor_answers_of_the_default_model_keep_its_right_ones_only():
-    from flows.training_examples import _shipped_cache, anchor_prompts
+    from flows.training_examples import _shipped_cache, anchor_expected, anchor_prompts
     from tasks.mixing import select_anchors
     from tasks.probes import score_answer
 
@@ -420,7 +420,8 @@ def test_the_shipped_anchor_answers_of_the_default_model_keep_its_right_ones_onl
 
     answers = pq.read_table(cache)["answer"].to_pylist()
     table = pa.table({"prompt_id": [p["id"] for p in prompts], "answer": answers})
-    expected = {p["id"]: p["expected"] for p in prompts if p.get("expected")}
+    expected = anchor_expected(prompts)
+    assert len(expected) == 77
     kept = select_anchors(table, expected, "right")
     wrong = {p["id"] for p, a in zip(prompts, answers) if p.get("expected") and
              score_answer(a, p["expected"], []) != "correct"}
