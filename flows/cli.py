@@ -141,6 +141,8 @@ def cmd_models(args, home: Home) -> int:
         g = m.gate or {}
         gate = (f"ratio {g['benchmark_ratio']:.2f}, ppl {g['ppl_drift']:+.1%}, recall {g.get('recall_post')}"
                 if g else "-")
+        if m.purged:
+            gate = f"purged ({m.purged.get('request_id')})"
         print(f"{mark}{v.name:8} {m.parent or '-':8} {m.adapter_id or '-':22} "
               f"{m.created_at.isoformat()[:19]:20} {gate:36} {m.base}")
     problems = model_problems(home, rows, hash_all=False)  # hashing every version's weights is doctor's job
@@ -163,7 +165,11 @@ def cmd_rollback(args, home: Home) -> int:
         target = args.version or registry.get(home, current).manifest.parent
         if target is None:
             raise ModelError(f"{current} is the base version and has no parent; name a version to switch to")
-        registry.verify_folder(registry.get(home, target).path)  # never point `current` at a damaged version
+        chosen = registry.get(home, target)
+        if chosen.manifest.purged:
+            raise ModelError(registry.purged_message(target, chosen.manifest.purged) + "; it cannot be rolled back "
+                             "to (`slowwave models` lists the versions that can)")
+        registry.verify_folder(chosen.path)  # never point `current` at a damaged version
         reason = args.reason or f"rollback from {current} by hand"
         registry.set_current(home, target, run_id=new_run_id(), action="rollback", reason=reason)
     print(f"current: {current} -> {target} ({reason})")
@@ -176,6 +182,15 @@ def cmd_lineage(args, home: Home) -> int:
     print(lineage_report(home, pair=args.pair_id, model=args.model, exchange=args.exchange, search=args.search,
                          fmt=args.format, out=args.out), end="")
     return 0
+
+
+def cmd_forget(args, home: Home) -> int:
+    from flows.forget import run_forget
+
+    home.ensure()
+    if args.pending and any(v is not None for v in (args.pair_id, args.search, args.exchange, args.session)):
+        raise SystemExit("slowwave forget: error: --pending takes no selector")
+    return run_forget(home, args, say=_say)
 
 
 def cmd_doctor(args, home: Home) -> int:
@@ -278,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     s.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout (needed for parquet)")
     s.set_defaults(func=cmd_lineage)
+    s = sub.add_parser("forget", help="take back what was said: show what a selector matches, tombstone it, rebuild "
+                       "the model without it, and (--purge) erase it from disk")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("pair_id", nargs="?", metavar="PAIR_ID", help="a pair id or a unique prefix: the pair and the "
+                   "words it came from (and any other pair found only in them)")
+    g.add_argument("--search", metavar="WORDS", help="every pair whose question, answer or source words hold every "
+                   "word (the words themselves are not kept)")
+    g.add_argument("--exchange", metavar="ID", help="an exchange (id or unique prefix) and every pair found in it")
+    g.add_argument("--session", metavar="ID", help="a whole session: every message of it and every pair found in it")
+    g.add_argument("--pending", action="store_true", help="finish the requests an earlier forget left: rebuild them "
+                   "(and purge them with --purge)")
+    s.add_argument("--reason", help="why (kept with the request)")
+    s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    s.add_argument("--no-rebuild", action="store_true", help="record the request only (several requests are then "
+                   "rebuilt together by `slowwave forget --pending`)")
+    s.add_argument("--purge", action="store_true", help="after the rebuild is promoted, erase the forgotten words and "
+                   "the weights of every version and adapter that learned them (manifests kept, marked purged)")
+    s.set_defaults(func=cmd_forget)
     s = sub.add_parser("schedule", help="serve the nightly sleep on its cron from this process")
     s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
     s.add_argument("--timezone", help="IANA time zone (default: this machine's)")

@@ -27,6 +27,7 @@ from tasks.dreams import DreamConfig
 from tasks.evaluation import EvalConfig
 from tasks.extraction import ExtractionConfig
 from tasks.firewall import FirewallConfig
+from tasks.forgetting import ForgetConfig
 from tasks.gating import GateConfig
 from tasks.ingest import IngestConfig
 from tasks.mixing import MixingConfig
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     wake: WakeConfig = Field(default_factory=WakeConfig)
+    forget: ForgetConfig = Field(default_factory=ForgetConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -40,6 +40,11 @@ def model_problems(home: Home, versions: list[Version], *, hash_all: bool) -> li
         out.append(f"current: {home.models / registry.CURRENT} names {current!r}, which is not a registered version "
                    f"(known: {', '.join(known) or 'none'}); point it at one with `slowwave rollback VERSION`")
     for v in versions:
+        if v.manifest.purged:  # erased on purpose by a forget request; `current` never points at one
+            if v.name == current:
+                out.append(f"current: {registry.purged_message(v.name, v.manifest.purged)}; switch with "
+                           "`slowwave rollback VERSION`")
+            continue
         if hash_all or v.name == current:
             try:
                 registry.verify_folder(v.path)

@@ -21,6 +21,7 @@ from storage.home import Home
 from storage.ids import new_run_id
 from storage.lock import command_line, home_lock
 from storage.inbox import UnreadableFile, display_path, list_session_files, read_session_file
+from storage.forget import MASK, drop_forgotten, forgotten
 from storage.runs import read_committed, record_run, utcnow
 from storage.schemas import schema_of
 from storage.warehouse import read_table, table_files, write_table
@@ -96,7 +97,8 @@ def not_in(table: pa.Table, column: str, known: pa.Array) -> pa.Table:
 def new_exchanges(home: Home) -> pa.Table:
     """Exchanges no completed sleep has scored yet (a killed or failed run's are still new: it is resumed)."""
     scored = read_committed(home, "scored_exchanges", columns=["exchange_id"])["exchange_id"]
-    return not_in(read_table(home, "exchanges"), "exchange_id", scored)
+    return drop_forgotten(not_in(read_table(home, "exchanges"), "exchange_id", scored), "exchange_id",
+                          forgotten(home).exchanges)
 
 
 def inbox_paths(home: Home, cfg: IngestConfig) -> list[Path]:
@@ -163,13 +165,18 @@ def _ingest_paths(home: Home, paths: list[Path], cfg: IngestConfig, run_id: str 
             say(f"read {i}/{len(files)} files")
     batch = merge_parsed(parts)
     report.lines = batch.lines
-    report.messages = batch.messages.num_rows
+    # What a person asked to forget is never read again from the same words: a tombstoned message, or a line a
+    # purge masked, is left out (the person saying it again in new words is new input).
+    gone = forgotten(home)
+    batch_messages = drop_forgotten(batch.messages, "message_id", gone.messages)
+    batch_messages = batch_messages.filter(pc.not_equal(batch_messages["content"], MASK))
+    report.messages = batch_messages.num_rows
     # Growing log files are re-read whole, and a turn may arrive in a later file or batch: pair this batch's
     # messages together with the warehouse's messages of the same turns, then keep only what is new.
-    earlier, paired = _earlier_messages(home, batch.messages)
-    exchanges, unpaired = pair_exchanges(batch.messages, earlier, paired["message_id"])
-    messages = _first_copies(not_in(batch.messages, "message_id", earlier["message_id"]))
-    batch_ids = batch.messages["message_id"]
+    earlier, paired = _earlier_messages(home, batch_messages)
+    exchanges, unpaired = pair_exchanges(batch_messages, earlier, paired["message_id"])
+    messages = _first_copies(not_in(batch_messages, "message_id", earlier["message_id"]))
+    batch_ids = batch_messages["message_id"]
     ours = pc.or_(pc.is_in(exchanges["user_message_id"], value_set=batch_ids),
                   pc.is_in(exchanges["assistant_message_id"], value_set=batch_ids))
     exchanges = exchanges.filter(ours)

@@ -177,6 +177,24 @@ def _query(home: Home, pair, model, exchange, search, mask) -> tuple[pa.Table, s
         con.close()
 
 
+def forgotten_note(home: Home, ref: str) -> str | None:
+    """'<pair>: forgotten by request <id> at <time> (<state>)' when `ref` (an id or a prefix) names exactly one
+    forgotten pair; None otherwise."""
+    from storage.forget import requests
+    from storage.warehouse import read_table
+
+    ref = ref.strip()
+    want = ref if ref.startswith("pr_") else "pr_" + ref
+    rows = [r for r in read_table(home, "forgotten").to_pylist() if r["kind"] == "pair" and r["item_id"].startswith(want)]
+    if len({r["item_id"] for r in rows}) != 1:
+        return None
+    r = rows[0]
+    state = requests(home).get(r["request_id"], {}).get("status", "requested")
+    words = "its words were erased" if state == "purged" else "its words are kept until the purge"
+    return (f"{r['item_id']}: forgotten by request {r['request_id']} at {r['at'].isoformat(timespec='seconds')} "
+            f"({state}; {words})")
+
+
 def lineage_report(home: Home, *, pair: str | None = None, model: str | None = None, exchange: str | None = None,
                    search: str | None = None, fmt: str = "table", out: str | None = None, firewall=None) -> str:
     """Run the query and return what to print: the result, or a line saying which file holds it. Every secret
@@ -189,7 +207,15 @@ def lineage_report(home: Home, *, pair: str | None = None, model: str | None = N
     from tasks.firewall import masker
 
     mask = masker(firewall or load_settings(home.config_file).firewall)
-    rows, kind, title, summary = _query(home, pair, model, exchange, search, mask)
+    note = forgotten_note(home, pair) if pair else None
+    try:
+        rows, kind, title, summary = _query(home, pair, model, exchange, search, mask)
+    except LineageError:
+        if note is None:
+            raise
+        return note + "\n"  # purged: its words are gone, the tombstone says what happened
+    if note and fmt == "table" and not out:
+        return note + "\n" + render_record(rows, title)
     record = kind in ("pair", "exchange")
     if fmt == "parquet":
         export_parquet(rows, Path(out))

@@ -36,8 +36,9 @@ def promoted_by(home: Home, parent: str, adapter_id: str) -> registry.Version | 
 
 @task(name="fuse", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Version, adapter_id: str, adapter_dir: Path,
-              decision: GateDecision) -> registry.Version:
-    """Stage 7: fuse the approved adapter into a new immutable version, smoke-test it, then switch `current`."""
+              decision: GateDecision, forget_request: str | None = None) -> registry.Version:
+    """Stage 7: fuse the approved adapter into a new immutable version, smoke-test it, then switch `current`
+    (a rebuild's version names the forget request it was made for)."""
     from tasks.fusion import fuse_adapter, smoke_test
     from tasks.gating import load_gate_inputs
 
@@ -57,6 +58,7 @@ def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Versio
             new = registry.register(home, Path(scratch) / "model", run_id=run_id, parent=version.name,
                                     adapter_id=adapter_id, base=version.manifest.base, link=True,
                                     extra={"gate": gate, "run_id": run_id,
+                                           **({"forget_request": forget_request} if forget_request else {}),
                                            "fusion": {k: info[k] for k in ("fused_layers", "quantized", "seconds")}})
     benchmark, _ = load_gate_inputs(cfg)
     smoke = smoke_test(new.path, benchmark[:cfg.smoke_questions])
@@ -69,8 +71,9 @@ def fuse_task(home: Home, cfg: GateConfig, run_id: str, version: registry.Versio
                       "files_match_manifest": [files_ok], "parent_exists": [(home.models / version.name).is_dir()],
                       "smoke_correct": [smoke["correct"]]})
     check(home, run_id, "model_versions", frame, id_column="version")
+    why = f"adapter {adapter_id} approved by the gate"
     registry.set_current(home, new.name, run_id=run_id, action="promote",
-                         reason=f"adapter {adapter_id} approved by the gate")
+                         reason=why + (f"; rebuilt without forget request {forget_request}" if forget_request else ""))
     log.info(f"fused {adapter_id} into {new.name} (smoke test {smoke['correct']}/{smoke['asked']}); "
                           f"current is now {new.name}")
     return new

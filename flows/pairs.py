@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import pairs_frame, rejections_frame
 from flows.checks import check
+from storage.forget import forgotten
 from storage.home import Home
 from storage.warehouse import write_table
 from tasks.firewall import MASK_MARK, FirewallConfig, apply_firewall, secret_spans
@@ -37,7 +38,7 @@ def check_pairs(home: Home, cfg: FirewallConfig, run_id: str, pairs: pa.Table, r
 def firewall_task(home: Home, cfg: FirewallConfig, run_id: str, candidates: pa.Table, exchanges: pa.Table,
                   scored: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Stage 3: accept only grounded, secret-free pairs about the user; every rejection says why."""
-    pairs, rejections = apply_firewall(candidates, exchanges, scored, cfg)
+    pairs, rejections = apply_firewall(candidates, exchanges, scored, cfg, forgotten(home))
     check_pairs(home, cfg, run_id, pairs, rejections, exchanges)
     write_table(home, "pairs", run_id, pairs)
     write_table(home, "rejections", run_id, rejections)

@@ -32,6 +32,7 @@ from flows.resume import SleepRun, start_or_resume
 from flows.scored_exchanges import score_task
 from flows.training_examples import mix_task
 from storage import registry
+from storage.forget import drop_forgotten, forgotten
 from storage.home import Home
 from storage.ids import new_run_id
 from storage.lock import command_line, home_lock
@@ -193,9 +194,11 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
         restore=lambda _: (run.read("pairs", dreams=False), run.read("rejections", dreams=False)),
         numbers=_firewall_numbers)
     publish_pairs(pairs, all_exchanges, s.firewall)
+    # Dreams start only from words nobody asked to forget (the firewall rejected their pairs by name).
+    remembered = drop_forgotten(all_exchanges, "exchange_id", forgotten(home).exchanges)
     publish_rejections(rejections, s.firewall)
     examples, _ = run.stage(
-        "mix", lambda: mix_task(home, run_id, run.depth, pairs, all_exchanges, all_scored, version.path,
+        "mix", lambda: mix_task(home, run_id, run.depth, pairs, remembered, all_scored, version.path,
                                 mixing=s.mixing, replay=s.replay, dreaming=s.dreams, firewall=s.firewall),
         restore=lambda _: (run.read("training_examples"), run.read("replay_buffer")), numbers=_mix_numbers)
     if is_dry_run(run_id):

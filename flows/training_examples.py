@@ -41,8 +41,11 @@ def _logger():
 def latest_buffer(home: Home) -> pa.Table:
     """The newest replay-buffer version of a completed sleep (empty before the first one).
 
-    A killed or failed run's version is not a base: its resumed run rebuilds the same version."""
-    return latest_committed(home, "replay_buffer")
+    A killed or failed run's version is not a base: its resumed run rebuilds the same version. Forgotten pairs
+    are left out, so the next version no longer holds them."""
+    from storage.forget import drop_forgotten, forgotten
+
+    return drop_forgotten(latest_committed(home, "replay_buffer"), "pair_id", forgotten(home).pairs)
 
 
 def root_version(home: Home) -> registry.Version:
@@ -159,6 +162,7 @@ def mix_task(home: Home, run_id: str, depth: str, pairs: pa.Table, exchanges: pa
              firewall: FirewallConfig) -> tuple[pa.Table, pa.Table]:
     """Stage 4: tonight's training set (new + replay + dreams + anchors) and the next buffer version; dreams
     go through the firewall's config, and every random choice is seeded from `mixing.seed`."""
+    from storage.forget import drop_forgotten, forgotten
     from tasks.dreams import make_dreams
     from tasks.mixing import build_training_set, mix_summary
     from tasks.replay import update_buffer
@@ -176,6 +180,7 @@ def mix_task(home: Home, run_id: str, depth: str, pairs: pa.Table, exchanges: pa
                                   max_tokens=dreaming.max_tokens, min_p=dreaming.min_p)
 
         known = pa.concat_tables([read_table(home, "pairs"), pairs]) if pairs.num_rows else read_table(home, "pairs")
+        known = drop_forgotten(known, "pair_id", forgotten(home).pairs)  # never dreamt about again
         dreams, bad, tried = make_dreams(known.filter(pc.is_null(known["superseded_by"])), exchanges, scored,
                                          sample, dreaming, firewall, mixing.seed)
         check_pairs(home, firewall, run_id, dreams, bad, exchanges)

@@ -40,6 +40,9 @@ class Manifest(BaseModel):
     run_id: str | None = Field(None, description="The sleep run that fused it.")
     fusion: dict[str, Any] | None = Field(None, description="How it was fused: layers, quantized, seconds.")
     source: str | None = Field(None, description="Where a base model was pulled from.")
+    forget_request: str | None = Field(None, description="The forget request a rebuild fused it for.")
+    purged: dict[str, str] | None = Field(None, description="Set when a forget request erased its weights: "
+                                          "request_id and at; the manifest stays so lineage explains the history.")
 
     @field_validator("files")
     @classmethod
@@ -108,6 +111,8 @@ def verify_folder(folder: Path) -> dict:
     if not mpath.exists():
         raise IntegrityError(f"{folder}: no {MANIFEST}; refusing to use an unverifiable folder")
     manifest = _manifest_json(mpath)
+    if isinstance(manifest, dict) and isinstance(manifest.get("purged"), dict):
+        raise IntegrityError(purged_message(folder.name, manifest["purged"]))
     expected = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(expected, dict):
         raise IntegrityError(f"{mpath}: the manifest lists no files and their sha256; refusing to use the folder")
@@ -223,9 +228,18 @@ def current_name(home: Home) -> str | None:
                              f"version's name (e.g. `echo v0000 > {p}`)") from None
 
 
+def purged_message(name: str, purged: dict) -> str:
+    """Why a purged version or adapter cannot be used, in one line."""
+    return (f"{name} was purged by forget request {purged.get('request_id')} at {purged.get('at', '?')[:19]}: its "
+            "weights were erased because it learned what was forgotten (its manifest stays for lineage)")
+
+
 def set_current(home: Home, name: str, *, run_id: str, action: str, reason: str) -> None:
-    """Switch `current` atomically (readers see the old or the new name, never a partial one)."""
-    get(home, name)
+    """Switch `current` atomically (readers see the old or the new name, never a partial one); never to a purged
+    version."""
+    version = get(home, name)
+    if version.manifest.purged:
+        raise ModelError(purged_message(name, version.manifest.purged) + "; choose another version")
     previous = current_name(home)
     write_text_atomic(home.models / CURRENT, name + "\n")
     write_table(home, "model_events", run_id, pa.Table.from_pylist([{

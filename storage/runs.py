@@ -52,9 +52,13 @@ def is_dry_run(run_id: str) -> bool:
     return run_id.startswith(DRY_RUN_PREFIX)
 
 
-def committed_runs(home: Home, kind: str = "sleep") -> set[str]:
+COMMITTING = ("sleep", "rebuild")  # the kinds of run whose finished outputs count (a rebuild is a forget's night)
+
+
+def committed_runs(home: Home, kinds: tuple[str, ...] = COMMITTING) -> set[str]:
     """Run ids whose latest status is final: their outputs count (a killed or failed run's do not, yet)."""
-    return {r["run_id"] for r in latest_runs(home, kind=kind) if r["status"] in FINAL and not is_dry_run(r["run_id"])}
+    return {r["run_id"] for r in latest_runs(home) if r["kind"] in kinds and r["status"] in FINAL
+            and not is_dry_run(r["run_id"])}
 
 
 def read_run(home: Home, table: str, run_id: str, columns: list[str] | None = None) -> pa.Table:

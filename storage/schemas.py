@@ -137,6 +137,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("question", STR, False),
         ("answer", STR, False),  # secrets are masked before they land here
         ("reason", STR, False),  # ungrounded | secret | injection | about-assistant | empty | too-long | assistant-only
+        # | forgotten
         ("detail", STR, False),
         ("grounding", pa.float64(), True),
     ),
@@ -261,6 +262,26 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("verdict", STR, False),  # correct | wrong | abstain
         ("matched", STR, True),  # the expected keyword found, if any
         ("forbidden_hit", STR, True),  # the forbidden keyword found, if any
+    ),
+    # Every `slowwave forget`: what it selected (search words are not kept), why, and where it stands; a request's
+    # newest row is its state (requested -> rebuilt | not-promoted | nothing-to-rebuild -> purged).
+    "forget_requests": _schema(
+        ("request_id", STR, False),
+        ("run_id", STR, False),
+        ("at", TS, False),
+        ("selector", STR, False),  # pair:<id> | exchange:<id> | session:<id> | search (N words, not kept)
+        ("reason", STR, True),
+        ("status", STR, False),
+        ("counts_json", STR, False),  # pairs, exchanges, messages, replay entries, runs, adapters, versions
+        ("detail_json", STR, False),  # the rebuilt version, the verification, what the purge removed
+    ),
+    # The tombstones: every pair, exchange and message a forget request took back (ids only, never words).
+    "forgotten": _schema(
+        ("request_id", STR, False),
+        ("run_id", STR, False),
+        ("kind", STR, False),  # pair | exchange | message
+        ("item_id", STR, False),
+        ("at", TS, False),
     ),
     # Every expectation-suite run at a stage boundary.
     "validations": _schema(

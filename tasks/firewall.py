@@ -6,7 +6,8 @@ national ids, private keys, random-looking strings) or by what the person calls 
 token is …", "pw: …", "… is my wifi password") — or an injection (role lines, chat-template tokens,
 instruction overrides, statements that tell the assistant how to behave from now on) gives no pair at all.
 
-Then each candidate, in order (the first that fails is the reason): empty, secret, injection, too-long,
+Then each candidate, in order (the first that fails is the reason): forgotten (a forget request took the pair
+or its words back), empty, secret, injection, too-long,
 about-assistant, assistant-only, ungrounded. Grounding is the share of the answer's claims (content words,
 names, numbers; case- and accent-folded) found in the source user messages; a pair a model wrote must also
 take every name and number of its answer from them. Secrets are masked in everything written to
@@ -247,8 +248,10 @@ def _clean_sources(row: dict, sources: dict[str, Source], judge: _Judge, scored:
 
 
 def apply_firewall(candidates: pa.Table, exchanges: pa.Table, scored: pa.Table,
-                   cfg: FirewallConfig) -> tuple[pa.Table, pa.Table]:
-    """(pairs, rejections) without run_id: every candidate lands in exactly one of them."""
+                   cfg: FirewallConfig, forgotten=None) -> tuple[pa.Table, pa.Table]:
+    """(pairs, rejections) without run_id: every candidate lands in exactly one of them. A candidate that is a
+    forgotten pair, or was found in a forgotten exchange (`forgotten`: storage.forget.Forgotten), is rejected
+    with reason `forgotten`."""
     rows = candidates.to_pylist()
     wanted = pa.array({e for r in rows for e in [r["exchange_id"], *r["source_exchange_ids"]]}, pa.string())
     judge = _Judge(cfg)
@@ -271,7 +274,11 @@ def apply_firewall(candidates: pa.Table, exchanges: pa.Table, scored: pa.Table,
     for r in rows:
         r = _clean_sources(r, sources, judge, combined)
         srcs = [sources[e] for e in dict.fromkeys([r["exchange_id"], *r["source_exchange_ids"]])]
-        reason, detail, grounding, evidence = judge(r, srcs)
+        request = forgotten.covers(r["pair_id"], [r["exchange_id"], *r["source_exchange_ids"]]) if forgotten else None
+        if request is not None:
+            reason, detail, grounding, evidence = "forgotten", f"taken back by forget request {request}", None, []
+        else:
+            reason, detail, grounding, evidence = judge(r, srcs)
         if reason is None:
             pairs.append(dict(r, grounding=grounding, evidence=evidence, score=combined[r["exchange_id"]] * grounding))
         else:
