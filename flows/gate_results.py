@@ -37,6 +37,19 @@ def held_out_facts(pairs: pa.Table, paraphrases: int) -> list[dict]:
     return facts
 
 
+def measurement_key(model_key: str, inputs_key: str) -> str:
+    """The cache name of a model's gate measurement on some inputs (tasks.gating.inputs_sha256)."""
+    return f"{model_key}-{inputs_key[:16]}"
+
+
+def shipped_cache():
+    """Generated data shipped for the default model: its anchors, rehearsal prose and the gate's measurement of
+    it on the shipped benchmark and text (so the first night does not spend minutes measuring the base)."""
+    from flows.training_examples import _shipped_cache
+
+    return _shipped_cache()
+
+
 def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], benchmark: list[Probe],
                  text: str) -> Measurement:
     """The gate's measurement of a registered version, cached by model content and inputs."""
@@ -46,9 +59,9 @@ def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], 
     # Greedy answers and perplexity depend only on the weights and the inputs: cache by both contents.
     model_key = content_id("m", json.dumps(version.manifest.files, sort_keys=True))
     model, tok = load_model(version.path)
-    pre = Measurement.model_validate(read_or_make_json("measurements", f"{model_key}-{key[:16]}", lambda: measure(
+    pre = Measurement.model_validate(read_or_make_json("measurements", measurement_key(model_key, key), lambda: measure(
         model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size,
-        window=cfg.ppl_window).model_dump(mode="json")))
+        window=cfg.ppl_window).model_dump(mode="json"), shipped=shipped_cache()))
     if facts:
         pre = pre.with_new_facts(measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens,
                                                    batch_size=cfg.batch_size))

@@ -52,9 +52,10 @@ def made_with(table: pa.Table) -> dict:
     return json.loads(raw) if raw else {}
 
 
-def read_or_make_json(kind: str, key: str, make: Callable[[], dict]) -> dict:
-    """The cached JSON object for (kind, key); made by `make()` and written first if missing."""
-    path = cached_path(kind, key, ".json")
+def read_or_make_json(kind: str, key: str, make: Callable[[], dict], *, shipped: Path | None = None) -> dict:
+    """The cached JSON object for (kind, key) (the shipped one first); made by `make()` and written first if
+    missing."""
+    path = cached_path(kind, key, ".json", shipped)
     if path.exists():
         return json.loads(path.read_text())
     value = make()

@@ -164,13 +164,40 @@ def gate_inputs():
 
 
 @pytest.fixture(scope="module")
-def base_measurement(model, gate_inputs):
+def base_measurement(converted_model_dir, gate_inputs):
+    """The gate's measurement of the default model on the shipped benchmark and text, as shipped (the first
+    night reads it instead of spending minutes measuring); `test_the_shipped_base_measurement_is_the_models_own`
+    checks it against the model."""
+    from flows.gate_results import measurement_key, shipped_cache
+    from storage.ids import content_id
+    from storage.registry import file_hashes
+    from tasks.gating import inputs_sha256
+
+    benchmark, text = gate_inputs
+    model_key = content_id("m", json.dumps(file_hashes(converted_model_dir), sort_keys=True))
+    name = measurement_key(model_key, inputs_sha256(benchmark, text, max_tokens=CFG.max_tokens,
+                                                    window=CFG.ppl_window))
+    path = shipped_cache() / f"{name}.json"
+    assert path.is_file(), (f"no shipped gate measurement {path.name} for the default model and the shipped "
+                            "benchmark: copy ~/.cache/slowwave/measurements/ of one sleep into tasks/data/anchor_cache")
+    return Measurement.model_validate_json(path.read_text())
+
+
+@pytest.mark.model
+def test_the_shipped_base_measurement_is_the_models_own(model, base_measurement, gate_inputs):
     from tasks.gating import measure
 
     benchmark, text = gate_inputs
+    sample = benchmark[::8]  # 30 of the 236 questions, every category, answered live
     facts = [{"question": "What is the capital of France?", "expected": "Paris"},
              {"question": "What is my dog's name?", "expected": ["Rex"]}]
-    return measure(*model, benchmark=benchmark, general_text=text, new_facts=facts)
+    live = measure(*model, benchmark=sample, general_text=text, new_facts=facts, max_tokens=CFG.max_tokens)
+    shipped = {o["id"]: o for o in base_measurement.benchmark_outcomes}
+    assert [(o["id"], o["outcome"], o["answer"]) for o in live.benchmark_outcomes] == \
+        [(o["id"], shipped[o["id"]]["outcome"], shipped[o["id"]]["answer"]) for o in live.benchmark_outcomes]
+    assert live.ppl == pytest.approx(base_measurement.ppl, rel=1e-4)
+    assert live.ppl_tokens == base_measurement.ppl_tokens
+    assert live.new_facts == 2 and live.recall == 0.5  # knows Paris, cannot know the dog
 
 
 @pytest.mark.model
@@ -253,8 +280,6 @@ def test_base_model_answers_the_benchmark_above_its_floor(base_measurement):
     grown = [o for o in base_measurement.benchmark_outcomes if o["id"] not in ORIGINAL]
     assert len(grown) == 174 and sum(o["outcome"] == "correct" for o in grown) >= 170
     assert base_measurement.benchmark_by_category["reading"]["score"] >= 0.75  # measured 11/12
-    assert base_measurement.new_facts == 2
-    assert base_measurement.recall == 0.5  # knows Paris, cannot know the dog
 
 
 @pytest.mark.model
@@ -262,7 +287,7 @@ def test_measure_is_deterministic(model, gate_inputs):
     from tasks.gating import measure
 
     benchmark, text = gate_inputs
-    runs = [measure(*model, benchmark=benchmark[::4], general_text=text[:3000]) for _ in range(2)]
+    runs = [measure(*model, benchmark=benchmark[::12], general_text=text[:3000]) for _ in range(2)]
     assert runs[0].model_dump(exclude={"seconds"}) == runs[1].model_dump(exclude={"seconds"})
 
 
