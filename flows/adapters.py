@@ -19,7 +19,7 @@ from storage.adapters import adapter_manifest, adapter_steps, find_adapter, save
 from storage.charts import plot_loss
 from storage.errors import IntegrityError
 from storage.home import Home
-from storage.ids import sha256_bytes
+from storage.ids import content_id, sha256_bytes
 from storage.warehouse import read_table, write_table
 from tasks.model.loading import load_model
 from tasks.training import (
@@ -108,13 +108,15 @@ def train_task(home: Home, train: TrainConfig, run_id: str, depth: str, examples
         model, tok = load_model(version.path, fresh=True)  # loads the fast BLAS before MLX
         rows = training_rows(examples)
         total = step_count(len(rows), cfg.batch_size, cfg.epochs)
-        teacher = None
+        teacher, teacher_id = None, None
         if cfg.distill != "off":  # toward the root's distribution, as anchors are its answers: no compounding
             root = root_version(home)
             teacher = load_model(root.path)[0] if root.name != version.name else None
+            teacher_id = content_id("m", json.dumps(root.manifest.files, sort_keys=True))
         from tasks.training import train_adapter
 
-        trained = train_adapter(model, tok, rows, cfg, teacher=teacher, on_step=_progress(total, log.info))
+        trained = train_adapter(model, tok, rows, cfg, teacher=teacher, teacher_id=teacher_id,
+                                on_step=_progress(total, log.info))
         aid, folder = save_trained_adapter(home.adapters, model, cfg, trained, parent_version=version.name,
                                            training_set_id=run_id, training_set_sha256=sha,
                                            rehearsal_seed=_rehearsal_seed(rehearsal_seed, examples), aid=aid)

@@ -190,11 +190,12 @@ class TrainResult:
 
 
 def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, teacher=None,
-                  on_step: Callable[[dict], None] | None = None) -> TrainResult:
+                  teacher_id: str | None = None, on_step: Callable[[dict], None] | None = None) -> TrainResult:
     """Add LoRA layers to `model` in place and train them on the examples; return every step's record.
 
     `teacher` gives the distribution distilled examples are trained toward (train.distill); by default the
-    model itself as it is before training. An exception raised by `on_step` stops training there."""
+    model itself as it is before training. With `teacher_id` (the teacher's content id) its targets are cached
+    across runs. An exception raised by `on_step` stops training there."""
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -202,7 +203,7 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     from tasks.batching import batches, make_batch, tokenize_examples
-    from tasks.loss import make_loss, teacher_targets
+    from tasks.loss import cached_teacher_targets, make_loss, teacher_targets
     from tasks.model.threads import apply_threads
     from tasks.prefix import SplitForward
 
@@ -211,7 +212,10 @@ def train_adapter(model, tokenizer, examples: list[dict], cfg: TrainConfig, *, t
         raise ValueError("no training examples")
     iterations = step_count(len(items), cfg.batch_size, cfg.epochs)
     own = [i for i, ex in enumerate(examples) if ex.get("origin") in DISTILLED[cfg.distill]]
-    teachers = teacher_targets(model if teacher is None else teacher, items, own, cfg.distill_top_k) if own else {}
+    source = model if teacher is None else teacher
+    teachers = {} if not own else (
+        cached_teacher_targets(source, items, own, cfg.distill_top_k, teacher_id) if teacher_id
+        else teacher_targets(source, items, own, cfg.distill_top_k))
     mx.random.seed(cfg.seed)  # the LoRA A matrices are drawn from mx.random
     model.freeze()
     linear_to_lora_layers(model, cfg.num_layers, cfg.lora_parameters())

@@ -123,6 +123,43 @@ def test_teacher_targets_are_the_models_likeliest_tokens(converted_model_dir):
     assert (np.sort(ids, axis=1) == top8).all()
 
 
+@pytest.mark.model
+def test_teacher_targets_in_batches_equal_one_item_at_a_time(converted_model_dir):
+    model, tokenizer = _load(converted_model_dir)
+    texts = ["Bees carry pollen from flower to flower.", "The tide comes in twice a day, and the harbour fills "
+             "with boats that wait for the water to lift them off the mud.", "Salt was once worth its weight.",
+             "Maps fold badly.", "A lighthouse keeper climbs the same stairs every night to trim the lamp."]
+    items = tokenize_examples([{"text": t} for t in texts], tokenizer, 2048)
+    one = teacher_targets(model, items, range(len(items)), 16, batch_size=1)
+    batched = teacher_targets(model, items, range(len(items)), 16, batch_size=3)  # padded to the longest of 3
+    assert sorted(one) == sorted(batched) == list(range(len(items)))
+    for i, (tokens, _) in enumerate(items):
+        (ids1, p1), (ids3, p3) = one[i], batched[i]
+        assert ids1.shape == ids3.shape == (len(tokens) - 1, 16)
+        order1, order3 = np.argsort(ids1, axis=1), np.argsort(ids3, axis=1)
+        same = (np.take_along_axis(ids1, order1, 1) == np.take_along_axis(ids3, order3, 1)).mean()
+        assert same > 0.99, same  # a near-tie at the 16th place may swap under another batch shape
+        assert abs(p1.sum(axis=1) - p3.sum(axis=1)).max() < 1e-3
+
+
+@pytest.mark.model
+def test_teacher_targets_are_cached_per_teacher_and_text(converted_model_dir, tmp_path, monkeypatch):
+    from tasks.loss import cached_teacher_targets
+
+    monkeypatch.setenv("SLOWWAVE_CACHE", str(tmp_path / "cache"))
+    model, tokenizer = _load(converted_model_dir)
+    items = tokenize_examples([{"text": "Clocks were wound by hand."}, {"text": "Trees drink through roots."}],
+                              tokenizer, 2048)
+    first = cached_teacher_targets(model, items, [0, 1], 8, "m_teacher")
+    files = sorted((tmp_path / "cache" / "teacher").glob("*.npz"))
+    assert len(files) == 2
+    again = cached_teacher_targets(None, items, [0, 1], 8, "m_teacher")  # no model needed: read back
+    for i in (0, 1):
+        assert (first[i][0] == again[i][0]).all() and (first[i][1] == again[i][1]).all()
+    cached_teacher_targets(model, items, [1], 8, "m_other")  # another teacher: its own entry
+    assert len(list((tmp_path / "cache" / "teacher").glob("*.npz"))) == 3
+
+
 def _log_probs(model, tokens: list[int]) -> np.ndarray:
     """(len-1, vocab) next-token log-probabilities of the model at every position, in float64."""
     logits = np.array(model(mx.array(tokens[:-1])[None])[0].astype(mx.float32), dtype=np.float64)
