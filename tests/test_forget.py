@@ -26,6 +26,7 @@ from storage.home import Home
 from storage.warehouse import read_table, table_files, write_table
 
 REPO = Path(__file__).resolve().parents[1]
+LABELLED = REPO / "tasks" / "data" / "eval_case"  # the labelled case
 
 
 # --- the parts --------------------------------------------------------------------------------------------------
@@ -240,6 +241,23 @@ def test_forget_three_facts_rebuild_and_purge_killed_at_every_step(tmp_path, con
     home.config_file.write_text(home.config_file.read_text().replace("light_epochs = 1", "light_epochs = 3").replace(
         "anchor_ratio = 0.25", "anchor_ratio = 0.25\nmin_anchors = 4\nrehearsal_ratio = 0.25\nmin_rehearsal = 2")
         .replace("smoke_questions = 2", "smoke_questions = 2\nmax_regression_share = 1.0"))
+    _sleep_forget_rebuild_purge(tmp_path, home)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_forget_on_the_labelled_case_with_the_shipped_defaults(tmp_path, converted_model_dir):
+    """The same loop on the labelled case, with the shipped training and gate (one question wording per fact,
+    as CI's labelled-case sleep): `make test-slow`."""
+    root = tmp_path / "home"
+    home = Home(root).ensure()
+    shutil.copytree(LABELLED / "sessions", root / "inbox" / "case")
+    home.config_file.write_text("[mixing]\nparaphrases = 1\n")
+    _sleep_forget_rebuild_purge(tmp_path, home)
+
+
+def _sleep_forget_rebuild_purge(tmp_path: Path, home: Home) -> None:
+    root = home.root
     slept = _cli(root, "sleep", "--depth", "light")
     assert slept.returncode == 0, slept.stderr[-3000:]
     assert registry.current_name(home) == "v0001"
