@@ -66,6 +66,9 @@ def run_forget(home: Home, args, say: Say) -> int:
     from storage.lock import command_line, home_lock
 
     with home_lock(home.root, command_line()):
+        from storage.atomic import clean_stale_temp
+
+        clean_stale_temp(home.root)  # the temp part a purge killed mid-write left (the next run writes it again)
         if args.pending:
             todo = [rid for rid, r in requests(home).items()
                     if r["status"] in ("requested", "not-promoted") or (args.purge and r["status"] in READY_TO_PURGE)]

@@ -304,24 +304,19 @@ class Masker:
 
 def masker_for(home: Home, gone: Forgotten) -> Masker:
     """The words to erase: the forgotten messages' texts and the forgotten pairs' values and answers."""
-    texts: list[str] = []
-    for t in ("exchanges",):
-        ex = drop_forgotten(read_table(home, t, columns=["exchange_id", "user_text", "assistant_text"]),
-                            "exchange_id", frozenset())
-        ex = ex.filter(pc.is_in(ex["exchange_id"], value_set=pa.array(sorted(gone.exchanges), pa.string())))
-        texts += ex["user_text"].to_pylist() + ex["assistant_text"].to_pylist()
-    msgs = read_table(home, "messages", columns=["message_id", "content"])
-    msgs = msgs.filter(pc.is_in(msgs["message_id"], value_set=pa.array(sorted(gone.messages), pa.string())))
-    texts += msgs["content"].to_pylist()
+    def rows(table: str, key: str, ids: frozenset[str], columns: list[str]) -> pa.Table:
+        found = read_table(home, table, columns=[key, *columns])
+        return found.filter(pc.is_in(found[key], value_set=pa.array(sorted(ids), pa.string())))
+
+    ex = rows("exchanges", "exchange_id", gone.exchanges, ["user_text", "assistant_text"])
+    texts = ex["user_text"].to_pylist() + ex["assistant_text"].to_pylist()
+    texts += rows("messages", "message_id", gone.messages, ["content"])["content"].to_pylist()
     values: list[str] = []
-    for t in ("pairs", "candidate_pairs"):
-        rows = read_table(home, t, columns=["pair_id", "value", "answer"])
-        rows = rows.filter(pc.is_in(rows["pair_id"], value_set=pa.array(sorted(gone.pairs), pa.string())))
-        values += rows["value"].to_pylist()
-        texts += rows["answer"].to_pylist()
-    rej = read_table(home, "rejections", columns=["pair_id", "answer"])
-    rej = rej.filter(pc.is_in(rej["pair_id"], value_set=pa.array(sorted(gone.pairs), pa.string())))
-    texts += rej["answer"].to_pylist()
+    for table in ("pairs", "candidate_pairs"):
+        found = rows(table, "pair_id", gone.pairs, ["value", "answer"])
+        values += found["value"].to_pylist()
+        texts += found["answer"].to_pylist()
+    texts += rows("rejections", "pair_id", gone.pairs, ["answer"])["answer"].to_pylist()
     return Masker(texts, values)
 
 

@@ -332,6 +332,7 @@ def _sleep_forget_rebuild_purge(tmp_path: Path, home: Home) -> None:
         kills += 1
     assert kills >= 10, kills
     assert _state(root) == _state(reference)
+    assert not list(root.rglob("*.tmp"))  # the temp parts killed writers left were cleaned up
 
     # Purged: v0001 keeps only its manifest, marked; the adapter that learned the facts too.
     v1 = root / "models" / "v0001"

@@ -287,7 +287,7 @@ def test_measure_is_deterministic(model, gate_inputs):
     from tasks.gating import measure
 
     benchmark, text = gate_inputs
-    runs = [measure(*model, benchmark=benchmark[::12], general_text=text[:3000]) for _ in range(2)]
+    runs = [measure(*model, benchmark=benchmark[::24], general_text=text[:2000]) for _ in range(2)]
     assert runs[0].model_dump(exclude={"seconds"}) == runs[1].model_dump(exclude={"seconds"})
 
 
