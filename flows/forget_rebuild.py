@@ -98,32 +98,46 @@ def plan_rebuild(home: Home, request_ids: list[str]) -> RebuildPlan:
 def verify_task(home: Home, settings, base: registry.Version, adapter_dir, forgotten_pairs: pa.Table,
                 kept: pa.Table, replaced: registry.Version) -> dict:
     """Ask the rebuilt model every forgotten pair's question and a wording never trained: which answers still
-    hold the forgotten value; and the kept facts' recall, rebuilt against the version it replaces."""
+    hold the forgotten value; and the kept facts' recall, rebuilt against the version it replaces.
+
+    A value the rebuild's own starting point (`base`, which never learned the pair) also gives is a prior, not a
+    memory ("Where does my brother Henrik live?" -> Oslo): it is reported, not held against the rebuild. A value
+    its question already names ("Do I like cilantro?") cannot be checked by looking for it in the answer."""
     from tasks.gating import measure_new_facts
     from tasks.model.loading import load_model
+    from tasks.text import fold
     from tasks.vocabulary import held_out_question
 
     cfg, paraphrases = settings.gate, settings.mixing.paraphrases
-    asked = []
+    asked, unchecked = [], []
     for p in forgotten_pairs.to_pylist():
         if not p["value"]:
+            continue
+        if fold(p["value"]) in fold(p["question"]):
+            unchecked.append(p["pair_id"])
             continue
         for phrasing, q in (("trained", p["question"]),
                             ("held-out", held_out_question(p["question"], p["fact_type"], p["subject"], paraphrases))):
             asked.append({"id": f"{p['pair_id']}:{phrasing}", "question": q, "expected": [p["value"]]})
     facts = held_out_facts(kept, paraphrases)
-    model, tok = load_model(base.path, adapter_dir=adapter_dir, fresh=True)
-    recalled = []
-    if asked:
+
+    def produced(model, tok) -> set[str]:
+        if not asked:
+            return set()
         found = measure_new_facts(model, tok, asked, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)
-        recalled = sorted({o["id"].split(":")[0] for o in found["new_fact_outcomes"] if o["outcome"] == "correct"})
-    after = measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)["recall"] \
-        if facts else None
+        return {o["id"].split(":")[0] for o in found["new_fact_outcomes"] if o["outcome"] == "correct"}
+
+    def recall(model, tok) -> float | None:
+        return measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens,
+                                 batch_size=cfg.batch_size)["recall"] if facts else None
+
+    model, tok = load_model(base.path, adapter_dir=adapter_dir, fresh=True)
+    rebuilt, after = produced(model, tok), recall(model, tok)
     del model
-    old, old_tok = load_model(replaced.path)
-    before = measure_new_facts(old, old_tok, facts, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size)["recall"] \
-        if facts else None
-    return {"asked": len(asked), "recalled": recalled, "kept_facts": len(facts), "recall_before": before,
+    prior = produced(*load_model(base.path)) if rebuilt else set()
+    before = recall(*load_model(replaced.path))
+    return {"asked": len(asked), "recalled": sorted(rebuilt - prior), "prior": sorted(rebuilt & prior),
+            "unchecked": sorted(unchecked), "kept_facts": len(facts), "recall_before": before,
             "recall_after": after}
 
 
