@@ -193,13 +193,8 @@ def _rebuild(home: Home, s, run_id: str, request_id: str, plan: RebuildPlan) -> 
     base = registry.get(home, plan.base)
     replaced = registry.get(home, plan.current)
     exchanges, scored = read_table(home, "exchanges"), read_table(home, "scored_exchanges")
-    pairs = read_table(home, "pairs")
-    gone = _first(pairs.filter(pc.is_in(pairs["pair_id"], value_set=pa.array(plan.request_pairs, pa.string()))))
-    gone = gone.filter(pc.is_null(gone["superseded_by"]))
-    # The forgotten questions answered "I don't know that": what the base says by its prior, or what related kept
-    # facts suggest ("Where does my brother live?" -> Oslo, after a kept fact about Norway), is trained away too.
     examples, _ = mix_task(home, run_id, "light", plan.relearn, exchanges, scored, base.path, mixing=s.mixing,
-                           replay=s.replay, dreaming=s.dreams, firewall=s.firewall, unlearn=gone)
+                           replay=s.replay, dreaming=s.dreams, firewall=s.firewall)
     if not examples.num_rows or not plan.relearn.num_rows:
         # Nothing else was learned since the base: the base itself is the model without the forgotten pairs.
         registry.set_current(home, base.name, run_id=run_id, action="rollback",
@@ -209,7 +204,10 @@ def _rebuild(home: Home, s, run_id: str, request_id: str, plan: RebuildPlan) -> 
     adapter_id, adapter_dir, trained = train_task(home, s.train, run_id, "light", examples, base,
                                                   s.mixing.rehearsal_seed)
     decision = gate_task(home, s.gate, s.mixing.paraphrases, run_id, base, adapter_id, adapter_dir, plan.relearn)
-    check = verify_task(home, s, base, adapter_dir, gone, plan.relearn, replaced)
+    pairs = read_table(home, "pairs")
+    gone = pairs.filter(pc.is_in(pairs["pair_id"], value_set=pa.array(plan.request_pairs, pa.string())))
+    gone = gone.filter(pc.is_null(gone["superseded_by"]))
+    check = verify_task(home, s, base, adapter_dir, _first(gone), plan.relearn, replaced)
     reasons = list(decision.reasons)
     if check["recalled"]:
         reasons.append(f"still answers the forgotten value of {len(check['recalled'])} pair(s): "

@@ -159,7 +159,7 @@ def _replay_target(new_pairs: pa.Table, buffer: pa.Table, n_new: int, share: flo
 @task(name="mix", cache_policy=NO_CACHE)
 def mix_task(home: Home, run_id: str, depth: str, pairs: pa.Table, exchanges: pa.Table, scored: pa.Table,
              model_dir: Path, *, mixing: MixingConfig, replay: ReplayConfig, dreaming: DreamConfig,
-             firewall: FirewallConfig, unlearn: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
+             firewall: FirewallConfig) -> tuple[pa.Table, pa.Table]:
     """Stage 4: tonight's training set (new + replay + dreams + anchors) and the next buffer version; dreams
     go through the firewall's config, and every random choice is seeded from `mixing.seed`."""
     from storage.forget import drop_forgotten, forgotten
@@ -187,7 +187,7 @@ def mix_task(home: Home, run_id: str, depth: str, pairs: pa.Table, exchanges: pa
         log.info(f"dreams: {dreams.num_rows} grounded of {tried} dreamt ({bad.num_rows} rejected)")
     anchors = anchors_for(home, run_id, mixing)
     examples = build_training_set(current, previous, anchors, dreams, depth, chat_formatter(tok),
-                                  mixing, seed=mixing.seed, rehearsal=rehearsal_for(home, mixing), unlearn=unlearn)
+                                  mixing, seed=mixing.seed, rehearsal=rehearsal_for(home, mixing))
     summary = mix_summary(examples)
     target = _replay_target(current, previous, summary["new"], mixing.replay_share(depth))
     known_ids = pa.concat_tables([read_table(home, "pairs", columns=["pair_id"]),

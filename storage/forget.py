@@ -215,9 +215,8 @@ def usage(con, pairs: list[str]) -> tuple[list[str], list[str], list[str]]:
     """(training runs that used any of `pairs`, the adapters they trained, the model versions that hold them:
     fused from one of those adapters, or descending from one that was)."""
     p = in_list(pairs)
-    # A rebuild's "I don't know that" examples cite the forgotten pair but teach its absence: not a use of it.
     runs = [r[0] for r in con.sql(f"SELECT DISTINCT run_id FROM training_examples WHERE pair_id IN {p} "
-                                  "AND source <> 'unknown' ORDER BY 1").fetchall()]
+                                  "ORDER BY 1").fetchall()]
     r = in_list(runs)
     adapters = [a[0] for a in con.sql(f"""SELECT adapter_id FROM train_steps WHERE run_id IN {r}
                                            UNION SELECT adapter_id FROM gate_results WHERE run_id IN {r}

@@ -219,12 +219,8 @@ def select_anchors(anchors: pa.Table, expected: dict[str, Sequence[str]], mode: 
 
 def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table, dreams: pa.Table | None,
                        depth: Depth, format_chat: Callable[[list[dict]], str], cfg: MixingConfig = MixingConfig(),
-                       seed: int | None = None, rehearsal: Sequence[str] = (),
-                       unlearn: pa.Table | None = None) -> pa.Table:
-    """Return this run's training_examples (without run_id): new facts, replay, dreams and anchors, shuffled.
-
-    `unlearn` (pairs a forget request took back, in a rebuild) adds each one's question wordings answered
-    "I don't know that": source `unknown`, with the pair's id, so a purge removes them with the pair."""
+                       seed: int | None = None, rehearsal: Sequence[str] = ()) -> pa.Table:
+    """Return this run's training_examples (without run_id): new facts, replay, dreams and anchors, shuffled."""
     seed = cfg.seed if seed is None else seed
     share = cfg.replay_share(depth)
     require_columns(new_pairs, ("pair_id", "fact_key", "fact_type", "subject", "question", "answer", "superseded_by"),
@@ -281,10 +277,6 @@ def build_training_set(new_pairs: pa.Table, buffer: pa.Table, anchors: pa.Table,
               if status == ACTIVE}
     for question, answer in unknown_questions(known, round(cfg.unknown_ratio * n_new), rng):
         add("unknown", None, question, answer, "original")
-    for i, p in enumerate(unlearn.to_pylist() if unlearn is not None else []):
-        for phrasing, question in phrasings(p["question"], p["fact_type"], p["subject"], cfg.paraphrases):
-            add("unknown", p["pair_id"], question, UNKNOWN_ANSWERS[i % len(UNKNOWN_ANSWERS)].format(what="that"),
-                phrasing)
 
     pool_texts = sorted(set(t for t in rehearsal if t.strip()))
     wanted = round(cfg.rehearsal_ratio * n_new)

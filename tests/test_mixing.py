@@ -310,21 +310,6 @@ def test_unknown_examples_decline_only_facts_nobody_told():
     assert mix_summary(table)["unknown"] == len(unknown)
 
 
-def test_a_rebuild_trains_each_forgotten_question_toward_i_do_not_know():
-    from tasks.probes import is_abstention
-
-    gone = pa.Table.from_pylist([{"pair_id": "pr_gone", "question": "Where does my brother Henrik live?",
-                                  "fact_type": "family_home", "subject": "brother Henrik"}])
-    cfg = MixingConfig(**NO_MIN, paraphrases=2)
-    table = build_training_set(pairs(3), buffer(0), anchors(10), None, "light", chat, cfg, 1, unlearn=gone)
-    taught = [r for r in table.to_pylist() if r["pair_id"] == "pr_gone"]
-    assert len(taught) == 2 and {r["source"] for r in taught} == {"unknown"}  # both trained wordings
-    assert "Where does my brother Henrik live?" in {r["question"] for r in taught}
-    assert all(is_abstention(r["answer"]) and "Oslo" not in r["text"] for r in taught)
-    without = build_training_set(pairs(3), buffer(0), anchors(10), None, "light", chat, cfg, 1)
-    assert table.num_rows == without.num_rows + 2
-
-
 def test_unknown_ratio_sets_how_many_and_zero_adds_none():
     new = count(build(n_facts=6, cfg=MixingConfig(**NO_MIN)), "new")
     assert count(build(n_facts=6, cfg=MixingConfig(**NO_MIN)), "unknown") == 0
