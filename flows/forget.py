@@ -138,9 +138,12 @@ def outcome_line(request_id: str, outcome: dict) -> str:
     if outcome["status"] == "rebuilt":
         before, after = outcome.get("recall_before"), outcome.get("recall_after")
         recall = f", kept facts' recall {before:.2f} -> {after:.2f}" if before is not None and after is not None else ""
+        inferred = outcome.get("inferred", []) + outcome.get("prior", [])
+        also = (f"; still inferred from what was kept (or known before): {', '.join(inferred)} — forget the facts it "
+                "follows from to remove it" if inferred else "")
         return (f"{request_id}: rebuilt {outcome.get('version')} without it (current; replaces "
-                f"{outcome.get('replaced')}); forgotten values produced: {len(outcome.get('recalled', []))} of "
-                f"{outcome.get('asked', 0)} questions{recall}")
+                f"{outcome.get('replaced')}); forgotten values recalled from learned words: "
+                f"{len(outcome.get('recalled', []))} (of {outcome.get('asked', 0)} questions){recall}{also}")
     return f"{request_id}: rebuild not promoted: {'; '.join(outcome.get('reasons', []))}"
 
 

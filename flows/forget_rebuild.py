@@ -208,6 +208,7 @@ def _rebuild(home: Home, s, run_id: str, request_id: str, plan: RebuildPlan) -> 
     gone = pairs.filter(pc.is_in(pairs["pair_id"], value_set=pa.array(plan.request_pairs, pa.string())))
     gone = gone.filter(pc.is_null(gone["superseded_by"]))
     check = verify_task(home, s, base, adapter_dir, _first(gone), plan.relearn, replaced)
+    check = traced(check, _first(gone), examples)
     reasons = list(decision.reasons)
     if check["recalled"]:
         reasons.append(f"still answers the forgotten value of {len(check['recalled'])} pair(s): "
@@ -223,6 +224,21 @@ def _rebuild(home: Home, s, run_id: str, request_id: str, plan: RebuildPlan) -> 
         return {"status": "not-promoted", "reasons": reasons, **outcome}
     new = fuse_task(home, s.gate, run_id, base, adapter_id, adapter_dir, decision, forget_request=request_id)
     return {"status": "rebuilt", "version": new.name, **outcome}
+
+
+def traced(check: dict, gone: pa.Table, examples: pa.Table) -> dict:
+    """Split the forgotten values the rebuilt model still gives: `recalled` (blocks promotion) when the value is
+    in something the rebuild learned from a person (a new, replayed or dreamt example: the words leaked back),
+    `inferred` (reported) when it is in none of them: the model reached it from facts that were kept (measured on
+    the labelled case: "Where does my brother Henrik live?" -> Oslo after the kept facts about Norway), which only
+    forgetting those facts too can take away."""
+    from tasks.text import fold
+
+    personal = examples.filter(pc.is_in(examples["source"], value_set=pa.array(["new", "replay", "dream"])))
+    learned = fold(" ".join(personal["text"].to_pylist()))
+    value = {p["pair_id"]: fold(p["value"] or "") for p in gone.to_pylist()}
+    leaked = [pid for pid in check["recalled"] if value.get(pid) and value[pid] in learned]
+    return {**check, "recalled": leaked, "inferred": [pid for pid in check["recalled"] if pid not in leaked]}
 
 
 def _first(pairs: pa.Table) -> pa.Table:

@@ -321,7 +321,7 @@ def _sleep_forget_rebuild_purge(tmp_path: Path, home: Home) -> None:
     assert current.manifest.forget_request and current.manifest.forget_request.count("fr_") == 3
     states = {r["request_id"]: r for r in read_table(home, "forget_requests").to_pylist()}
     detail = json.loads(max(states.values(), key=lambda r: r["at"])["detail_json"])
-    assert detail["status"] == "rebuilt" and detail["recalled"] == [], detail
+    assert detail["status"] == "rebuilt" and detail["recalled"] == [], detail  # no forgotten word leaked back
     assert detail["recall_after"] >= detail["recall_before"] - 0.05, detail
     # Asked of the new current version and of the base it was rebuilt from by `slowwave eval`: no forgotten value
     # comes back that the base, which never learned it, does not give too (a prior, not a memory).
@@ -331,7 +331,8 @@ def _sleep_forget_rebuild_purge(tmp_path: Path, home: Home) -> None:
     right = {v: {a["probe_id"] for a in verdicts if a["model_version"] == v and a["verdict"] == "correct"}
              for v in ("v0000", "v0002")}
     assert len([a for a in verdicts if a["model_version"] == "v0002"]) == 2 * len(gone)
-    assert right["v0002"] <= right["v0000"], verdicts
+    # Any value still given is one the rebuild inferred from kept facts (or the base gave too), reported by name.
+    assert {a.rsplit("-", 1)[0] for a in right["v0002"] - right["v0000"]} <= set(detail["inferred"]), verdicts
 
     # The purge, SIGKILLed right after each of its steps (every run does one step and dies at its second), run
     # again until one finishes: the same state as one uninterrupted purge of a copy.
