@@ -43,7 +43,7 @@ def preview_lines(sel: Selection, home: Home, gone: Forgotten) -> list[str]:
     return lines
 
 
-def _confirm(lines: list[str], yes: bool, say: Say) -> None:
+def _confirm(yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
@@ -94,7 +94,7 @@ def _request(home: Home, args, say: Say) -> str:
                              "finishes it"))
     lines = preview_lines(sel, home, gone)
     print("\n".join(lines))
-    _confirm(lines, args.yes, say)
+    _confirm(args.yes)
     request_id = "fr_" + uuid.uuid4().hex[:12]
     record_request(home, request_id, new_run_id(), sel, args.reason)
     say(f"forget request {request_id}: {sel.counts()['pairs']} pair(s) and their words are tombstoned; later sleeps, "

@@ -488,19 +488,22 @@ def purge(home: Home, request_id: str, run_id: str, versions: list[str], adapter
         if _strip_folder(home.adapters / aid, request_id, kill):
             report.adapters.append(aid)
     present = _tables(home)
-    for table in [t for t in sorted(present) if t not in SOURCES] + [t for t in SOURCES if t in present]:
-        for path in table_files(home, table):
-            removed, masked = _rewrite_part(path, table, gone, Masker([], []) if table in UNMASKED else mask, kill)
-            if removed:
-                report.rows_removed[table] = report.rows_removed.get(table, 0) + removed
-            if masked:
-                report.cells_masked[table] = report.cells_masked.get(table, 0) + masked
-        if table == SOURCES[0]:  # everything that is not a source table is done: the files and Prefect next
-            report.files_rewritten += _scrub_files(home, run_id, mask, kill)
-            report.prefect_cells = scrub_prefect_db(home.root / "prefect" / "prefect.db", mask, kill)
-    if not any(t in present for t in SOURCES[:1]):
-        report.files_rewritten += _scrub_files(home, run_id, mask, kill)
-        report.prefect_cells = scrub_prefect_db(home.root / "prefect" / "prefect.db", mask, kill)
+
+    def rewrite(tables: list[str]) -> None:
+        for table in tables:
+            for path in table_files(home, table):
+                removed, masked = _rewrite_part(path, table, gone, Masker([], []) if table in UNMASKED else mask,
+                                                kill)
+                if removed:
+                    report.rows_removed[table] = report.rows_removed.get(table, 0) + removed
+                if masked:
+                    report.cells_masked[table] = report.cells_masked.get(table, 0) + masked
+
+    rewrite([t for t in sorted(present) if t not in SOURCES])
+    # Everything that is not a source table, before any source table loses a row the mask is read from.
+    report.files_rewritten += _scrub_files(home, run_id, mask, kill)
+    report.prefect_cells = scrub_prefect_db(home.root / "prefect" / "prefect.db", mask, kill)
+    rewrite([t for t in SOURCES if t in present])
     return report
 
 
