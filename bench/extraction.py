@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CASES = [ROOT / "tasks" / "data" / "eval_case", ROOT / "bench" / "cases" / "dev", ROOT / "bench" / "cases" / "dev2",
+         ROOT / "bench" / "cases" / "dev3",
          ROOT / "bench" / "cases" / "unseen"]
 
 

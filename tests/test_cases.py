@@ -17,6 +17,7 @@ from tasks.text import normalize_value
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {"labelled": ROOT / "tasks" / "data" / "eval_case", "dev": ROOT / "bench" / "cases" / "dev",
+         "dev2": ROOT / "bench" / "cases" / "dev2", "dev3": ROOT / "bench" / "cases" / "dev3",
          "unseen": ROOT / "bench" / "cases" / "unseen"}
 
 
