@@ -16,14 +16,14 @@ import pyarrow.compute as pc
 from flows.ingest import ingest_paths
 from storage.home import Home
 from storage.warehouse import read_table
-from tasks.extraction import extract_template_pairs, merge_candidates
+from tasks.extraction import extract_template_pairs, keep_stated_facts, merge_candidates
 from tasks.firewall import apply_firewall
 from tasks.scoring import score_exchanges
 
 
 def curate_exchanges(exchanges: pa.Table, settings) -> dict[str, pa.Table]:
     """Stages 1-3 on an exchanges table: scored, retained, candidates, pairs and rejections."""
-    scored = score_exchanges(exchanges, settings.scoring)
+    scored = keep_stated_facts(exchanges, score_exchanges(exchanges, settings.scoring), settings.extraction)
     retained = exchanges.filter(pc.is_in(exchanges["exchange_id"],
                                          value_set=scored.filter(scored["retained"])["exchange_id"]))
     candidates = merge_candidates(extract_template_pairs(retained, settings.extraction), retained)

@@ -181,7 +181,7 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
                         restore=lambda m: registry.get(home, m["version"]), keep=lambda v: {"version": v.name},
                         numbers=lambda v: {"loaded": v.name})
     run.models["before"] = run.models["after"] = version.name
-    scored = run.stage("score", lambda: score_task(home, s.scoring, run_id, exchanges),
+    scored = run.stage("score", lambda: score_task(home, s.scoring, run_id, exchanges, s.extraction),
                        restore=lambda _: run.read("scored_exchanges"),
                        numbers=lambda t: {"exchanges": t.num_rows, "retained": _count(t, "retained")})
     generate = (lambda: extraction_generator(version.path, s.extraction)) if s.extraction.use_model else lambda: None

@@ -114,6 +114,53 @@ def _candidates(cols: dict[str, list], ex_id: str, method: str, f: Fact, key: st
     cols["superseded_by"].append(None)
 
 
+def _regex_has(found: list[Fact], f: Fact) -> bool:
+    """Did the regex families already state this fact: the same type at an overlapping span, or, for a fact
+    a person has one of (or one the parser cannot place), the same type about the same subject?"""
+    for g in found:
+        if g.fact_type != f.fact_type:
+            continue
+        if f.start is not None and g.start is not None and g.start < f.end and f.start < g.end:
+            return True
+        if (f.fact_type not in MULTI_VALUED or f.start is None or g.start is None) and g.subject == f.subject:
+            return True
+    return False
+
+
+def keep_stated_facts(exchanges: pa.Table, scored: pa.Table, cfg: ExtractionConfig,
+                      counts: Counter | None = None) -> pa.Table:
+    """scored, with every exchange scoring dropped but whose user message the parse rules read a fact from
+    retained after all (rule `importance:fact`): scoring must not drop what extraction would find.
+
+    The person's messages are read in the order they were said, the retained ones too, so a name said in
+    one ('my husband, Geoffrey') lets a later one ('Geoffrey works as a harbour pilot') be read. Statement
+    memories do not count: they are kept only of what scoring retained.
+    """
+    retained = scored["retained"].to_numpy(zero_copy_only=False)
+    if not cfg.parse or retained.all() or exchanges.num_rows == 0:
+        return scored
+    ids = exchanges["exchange_id"].to_pylist()
+    row_of = {e: i for i, e in enumerate(scored["exchange_id"].to_pylist())}
+    parsed = parse_messages(exchanges["user_text"].to_pylist(), Counter() if counts is None else counts,
+                            cfg.parse_batch_size, cfg.max_parse_message_chars, cfg.max_parse_sentence_chars)
+    ctx, rescued = Context(), set()
+    for row in _rows_by_time(exchanges, np.flatnonzero([bool(p) for p in parsed])):
+        ctx.current = ids[row]
+        facts = message_facts(parsed[row], ctx, [], statements=False)
+        if facts and ids[row] in row_of and not retained[row_of[ids[row]]]:
+            rescued.add(row_of[ids[row]])
+    if not rescued:
+        return scored
+    keep = retained.copy()
+    keep[list(rescued)] = True
+    rules = scored["rules"].to_pylist()
+    for i in rescued:
+        rules[i] = [*rules[i], "importance:fact"]
+    out = scored.set_column(scored.schema.get_field_index("retained"), "retained", pa.array(keep, pa.bool_()))
+    return out.set_column(out.schema.get_field_index("rules"), out.schema.field("rules"),
+                          pa.array(rules, out.schema.field("rules").type))
+
+
 def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig, counts: Counter | None = None) -> pa.Table:
     """candidate_pairs rows (without run_id) found by the rules in each user message (regex, then parse).
 
@@ -144,12 +191,11 @@ def extract_template_pairs(exchanges: pa.Table, cfg: ExtractionConfig, counts: C
         seen: set[tuple[str, str]] = set()
         ctx.current = ex_id
         found = match_message(text, families, ctx) if families else []
-        # The regex families were tuned first: where one found a fact type in this message, its value stands,
-        # and the parser adds only the fact types (and keys) the regexes did not find here.
-        regex_types = {f.fact_type for f in found}
+        # The regex families were tuned first: where one found a fact, its value stands, and the parser adds
+        # the facts it reads elsewhere in the message ('I speak Dutch as well as English').
         covered = [(f.start, f.end) for f in found if f.start is not None]
         parse_found = [f for f in message_facts(parsed[row], ctx, covered, cfg.statements)
-                       if f.fact_type not in regex_types] if parsed[row] else []
+                       if not _regex_has(found, f)] if parsed[row] else []
         counts["parse_facts"] += sum(f.fact_type != "statement" for f in parse_found)
         counts["statements"] += sum(f.fact_type == "statement" for f in parse_found)
         for f in [*found, *parse_found]:

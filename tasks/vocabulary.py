@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 RELS: dict[str, str | None] = {
     "wife": "f", "husband": "m", "partner": None, "spouse": None, "girlfriend": "f", "boyfriend": "m", "son": "m",
     "daughter": "f", "child": None, "brother": "m", "sister": "f", "mother": "f", "father": "m", "grandmother": "f",
-    "grandfather": "m", "aunt": "f", "uncle": "m", "cousin": None, "niece": "f", "nephew": "m", "parents": None}
+    "grandfather": "m", "aunt": "f", "uncle": "m", "cousin": None, "niece": "f", "nephew": "m", "parents": None,
+    "grandson": "m", "granddaughter": "f", "grandchild": None}
 # How people say them: 'mum' is the mother.
 REL_ALIAS = {"mom": "mother", "mum": "mother", "dad": "father", "grandma": "grandmother", "grandpa": "grandfather",
-             "kid": "child", "baby": "child"}
+             "kid": "child", "baby": "child", "grandkid": "grandchild"}
 # Pet words -> the kind of animal.
 PETS = {"dog": "dog", "puppy": "dog", "cat": "cat", "kitten": "cat", "parrot": "parrot", "rabbit": "rabbit",
         "bunny": "rabbit", "hamster": "hamster", "horse": "horse", "pony": "horse", "turtle": "turtle",
@@ -32,6 +33,9 @@ BREEDS = {**{b: "dog" for b in ("retriever", "labrador", "lab", "beagle", "poodl
                                  "greyhound", "whippet", "boxer", "rottweiler", "doberman", "schnauzer", "inu",
                                  "labradoodle", "malamute", "setter", "pointer", "sheepdog", "samoyed")},
           **{b: "cat" for b in ("siamese", "persian", "coon", "ragdoll", "bengal", "sphynx", "tabby", "shorthair")}}
+# First words of breed names ('border collie', 'golden retriever').
+BREED_WORDS = frozenset({"border", "golden", "german", "jack", "russell", "cocker", "maine", "french", "english",
+                         "springer", "bernese", "shiba", "irish", "scottish", "siberian", "labrador"})
 # The user says 'mom', an answer says 'mother': both name the same claim (the firewall's word aliases).
 WORD_ALIASES = {**REL_ALIAS, **{w: kind for w, kind in PETS.items() if w != kind}, "favourite": "favorite"}
 # Other spellings of a fact type (another extractor's, a model's) -> the extractor's name.

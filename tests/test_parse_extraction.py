@@ -172,3 +172,21 @@ def test_parse_output_has_the_candidate_pairs_schema():
     table = extract_template_pairs(exchanges_from_texts([("I'm terrified of spiders.", "ok")]), PARSE_ONLY)
     assert table.schema == extract_template_pairs(exchanges_from_texts([("hey", "ok")]), PARSE_ONLY).schema
     assert isinstance(table, pa.Table) and table.column("fact_type").to_pylist() == ["fear"]
+
+
+def test_scoring_keeps_an_exchange_the_parse_rules_read_a_fact_from_and_nothing_else():
+    from tasks.extraction import keep_stated_facts
+    from tasks.scoring import ScoringConfig, score_exchanges
+
+    table = exchanges_from_texts([("My husband, Geoffrey, does the heavy digging.", "ok"),
+                                  ("Geoffrey works part-time as a harbour pilot so he's out at odd hours.", "ok"),
+                                  ("South-west, and it's quite windy being so near the sea.", "ok")])
+    scored = score_exchanges(table, ScoringConfig())
+    assert scored["retained"].to_pylist()[1:] == [False, False]  # the scores alone drop both
+    kept = keep_stated_facts(table, scored, ExtractionConfig()).to_pylist()
+    assert [r["retained"] for r in kept] == [scored["retained"].to_pylist()[0], True, False]
+    assert kept[1]["rules"] == [*scored["rules"].to_pylist()[1], "importance:fact"]
+    assert kept[1]["combined"] == scored["combined"].to_pylist()[1]  # the score itself is not changed
+    # With the parser off, nothing is kept that the scores dropped.
+    off = keep_stated_facts(table, scored, ExtractionConfig(parse=False))
+    assert off.equals(scored)

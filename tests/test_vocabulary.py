@@ -14,6 +14,7 @@ from flows.preview import curate_case, curate_exchanges
 from helpers_exchanges import exchanges_from_texts
 from storage.home import Home
 from tasks import firewall, probes
+from tasks.extraction import keep_stated_facts
 from tasks.mixing import MixingConfig, build_training_set
 from tasks.parsing.extract import PARSE_FACT_TYPES
 from tasks.patterns import emitted_fact_types
@@ -32,11 +33,12 @@ EVERYTHING = ScoringConfig(retain_threshold=0.0)
 
 
 def _dropped_sources(exchanges: pa.Table) -> list[str]:
-    """User texts of exchanges that give an accepted fact pair when all are extracted, but that scoring drops.
+    """User texts of exchanges that give an accepted fact pair when all are extracted, but that stage 1 drops
+    (its scores, then the exchanges the parse rules read a fact from kept after all, as a sleep scores).
 
     Statement memories are left out: they are kept only of what scoring already retained."""
     curated = curate_exchanges(exchanges, Settings().model_copy(update={"scoring": EVERYTHING}))
-    scored = score_exchanges(exchanges, ScoringConfig())
+    scored = keep_stated_facts(exchanges, score_exchanges(exchanges, ScoringConfig()), Settings().extraction)
     kept = {e for e, r in zip(scored["exchange_id"].to_pylist(), scored["retained"].to_pylist()) if r}
     texts = dict(zip(exchanges["exchange_id"].to_pylist(), exchanges["user_text"].to_pylist()))
     pairs = curated["pairs"].to_pylist()

@@ -37,8 +37,8 @@ def hypothetical(pred) -> bool:
         # 'I'm 31 if that matters' is a fact.
         if tok is not pred and tok.lemma_.lower() in UNREAL:
             return True
-        if tok.dep_ in ("ROOT",) or tok.head is tok:
-            return False
+        if tok.dep_ in ("ROOT",) or tok.head is tok or tok.dep_ == "ccomp" and _spliced(tok, tok.head):
+            return False  # the clause a comma splice puts before 'do you think ...?' is stated, not imagined
         if tok.dep_ == "conj" and tok.head.dep_ == "ROOT":
             tok = tok.head
             seen += 1
@@ -65,6 +65,13 @@ def question(pred) -> bool:
     top = pred
     while top.dep_ not in ("ROOT",) and top.head is not top:
         top = top.head
-    if top is not pred and question(top) and pred.dep_ not in ("conj", "parataxis"):
+    if top is not pred and question(top) and pred.dep_ not in ("conj", "parataxis") and not _spliced(pred, top):
         return True
     return False
+
+
+def _spliced(pred, top) -> bool:
+    """'Our car is a Skoda, do you think ...': a statement before a comma, then the question it leads to."""
+    end = pred.right_edge.i
+    return end < top.i and any(t.text == "," for t in pred.doc[end:top.i + 1]) and \
+        not any(t.tag_ in WH_TAGS or t.dep_ in ("aux", "auxpass") for t in pred.doc[pred.left_edge.i:pred.i])

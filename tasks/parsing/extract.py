@@ -4,7 +4,7 @@ read one message's facts and statements in time order with the person's context.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 
 from tasks.parsing.pipeline import CANDIDATES, load_pipeline
@@ -17,7 +17,7 @@ from tasks.patterns import Context, Fact
 PARSE_FACT_TYPES = frozenset({
     "name", "residence", "moved_from", "hometown", "job", "workplace", "family_name", "family_age", "family_job",
     "family_home", "pet_name", "pet_kind", "pet_breed", "favorite", "likes", "dislikes", "allergy", "diet",
-    "avoids_food", "possession_name", "age", "trip", "hobby", "instrument", "sport", "language_learning",
+    "avoids_food", "possession", "possession_name", "age", "trip", "hobby", "instrument", "sport", "language_learning",
     "language_spoken", "wake_time", "drink", "fear", "education", "study_subject", "statement"})
 
 
@@ -37,11 +37,29 @@ def parse_messages(texts: list[str], counts: Counter, batch_size: int = 256, max
     out: list[list[Parsed]] = [[] for _ in texts]
     if not items:
         return out
-    nlp = load_pipeline(candidates)
-    for (i, sent), doc in zip(items, nlp.pipe((s.text for _, s in items), batch_size=batch_size)):
-        out[i].append(Parsed(sent, doc))
-    counts["sentences_parsed"] += len(items)
+    docs = {s.text: _DOCS[s.text] for _, s in items if s.text in _DOCS}
+    todo = list(dict.fromkeys(s.text for _, s in items if s.text not in docs))
+    if todo:
+        nlp = load_pipeline(candidates)
+        for text, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size)):
+            docs[text] = doc
+            _remember(text, doc)
+    for i, sent in items:
+        out[i].append(Parsed(sent, docs[sent.text]))
+    counts["sentences_parsed"] += len(todo)
     return out
+
+
+# The parse of each sentence read lately: scoring reads the same messages extraction reads next.
+_DOCS: OrderedDict[str, object] = OrderedDict()
+DOC_CACHE_SIZE = 20_000
+
+
+def _remember(text: str, doc) -> None:
+    _DOCS[text] = doc
+    _DOCS.move_to_end(text)
+    while len(_DOCS) > DOC_CACHE_SIZE:
+        _DOCS.popitem(last=False)
 
 
 def _placed(f: Fact, sent: Sentence) -> Fact:

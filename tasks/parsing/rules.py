@@ -14,8 +14,8 @@ from tasks.parsing.subjects import (OTHERS, USER, Who, appos_name, noun_who, own
 from tasks.parsing.values import Value, conjuncts, language, name_value, np_value, number, place_value
 from tasks.patterns import Context, Fact
 from tasks.patterns.blocks import JOBLIKE, NOT_JOB
-from tasks.patterns.rules import (AGE_QA, ALLERGY_QA, FROM_QA, JOB_QA, LEARN_QA, LIVE_QA, NAME_QA, SPEAK_QA,
-                                  WORK_QA)
+from tasks.patterns.rules import (AGE_QA, ALLERGY_QA, CAR_QA, FROM_QA, JOB_QA, LEARN_QA, LIVE_QA, NAME_QA, PC_QA,
+                                  SPEAK_QA, WORK_QA)
 from tasks.patterns.spans import _a, _second_person
 from tasks.vocabulary import RELS
 
@@ -23,11 +23,27 @@ INSTRUMENTS = frozenset("piano guitar violin cello drums bass flute saxophone sa
                         "trombone banjo accordion organ harmonica mandolin oboe bassoon tuba keyboard keys oud sitar "
                         "tabla bouzouki bagpipes recorder fiddle".split())
 SPORTS = frozenset("tennis football soccer basketball volleyball golf badminton squash hockey rugby baseball cricket "
-                   "chess padel handball netball softball lacrosse pickleball darts snooker pool".split())
+                   "chess padel handball netball softball lacrosse pickleball darts snooker pool bowls croquet curling "
+                   "polo ping-pong".split())
 DIETS = frozenset("vegan vegetarian pescatarian pescetarian keto kosher halal".split())
 FEAR_WORDS = frozenset("afraid scared terrified frightened petrified phobic".split())
 LIKE = {"love": "love", "like": "like", "enjoy": "enjoy", "adore": "adore", "prefer": "prefer"}
 DISLIKE = frozenset("hate dislike detest loathe despise".split())
+# 'I can't stand / bear / abide / stomach them': a dislike when negated.
+CANT = frozenset("stand bear abide stomach".split())
+# 'rather fond of brass band music', 'keen on padel', 'partial to a kipper'.
+FOND = {"fond": ("of",), "keen": ("on",), "partial": ("to",), "crazy": ("about",), "mad": ("about",),
+        "passionate": ("about",)}
+# Things a person owns whose make is a possession fact ('our car is a Skoda Octavia').
+MAKES = {"car": ("car", CAR_QA), "laptop": ("computer", PC_QA), "computer": ("computer", PC_QA),
+         "pc": ("computer", PC_QA), "desktop": ("computer", PC_QA)}
+# Where a person lives when they say they have one in a place ('we've a small terraced house in Whitby').
+HOMES = frozenset("house flat apartment home cottage bungalow place condo terrace".split())
+NOT_MAIN_HOME = frozenset("holiday summer second weekend beach ski".split())
+# 'a pot of Earl Grey first thing', 'a mug of rooibos': what comes in these is a drink.
+VESSELS = frozenset("cup cups mug mugs pot pots glass glasses pint pints flask".split())
+NOT_DRINK = frozenset("flour sugar rice oats butter salt water ice soup stock beans nuts".split())
+WILL = frozenset({"will", "'ll", "’ll", "shall"})
 TRAVEL = frozenset("go fly head travel drive".split())
 # States that hold now only when said in the present ('I lived in Paris' is not where they live).
 PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
@@ -49,17 +65,18 @@ def _child(tok, *deps: str):
     return next((c for c in tok.children if c.dep_ in deps), None)
 
 
-def _preps(tok, *words: str) -> list:
-    """The objects of tok's prepositions among words ('live in X', 'grew up just outside Y')."""
+def _preps(tok, *words: str, deps: tuple[str, ...] = ("pobj",)) -> list:
+    """The objects of tok's prepositions among words ('live in X', 'grew up just outside Y'); with
+    deps=("pobj", "pcomp") also a clause ('terrified of flying')."""
     out = []
     for c in tok.children:
         if c.dep_ == "prep" and c.lower_ in words:
-            out += [g for g in c.children if g.dep_ == "pobj"]
+            out += [g for g in c.children if g.dep_ in deps]
         elif c.dep_ == "advmod" and c.lower_ in ("just", "right", "here", "there", "away", "over", "back"):
-            out += _preps(c, *words)
+            out += _preps(c, *words, deps=deps)
     for c in tok.children:  # 'just outside Cork' hangs the preposition under 'just' or the particle
         if c.dep_ in ("prt", "advmod") and c.lower_ in ("up", "out", "back", "over", "down"):
-            out += _preps(c, *words)
+            out += _preps(c, *words, deps=deps)
     return out
 
 
@@ -157,16 +174,20 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 (v := val(name_value(attr))):
             return [_fact("possession_name", who.subject, v, off, "What is your {t} called?",
                           "Your {t} is called {v}.", t=who.subject)]
+        if who.kind == "thing" and who.subject in MAKES and attr is not None and not neg and \
+                attr.pos_ == "PROPN" and (v := val(np_value(attr))) and v.text[:1].isupper():
+            kind, qa = MAKES[who.subject]  # 'our car is a Skoda Octavia', 'my laptop is a ThinkPad T14'
+            return [_fact("possession", kind, v, off, *qa)]
         if attr is not None and not neg:
             if user and attr.pos_ == "PROPN" and language(attr) is None and (v := val(name_value(attr))):
                 full = next((val(name_value(c)) for c in attr.children if c.dep_ == "appos"), None)
                 if full is not None and full.text.split()[0] == v.text.split()[0]:
                     v = full
                 out.append(_fact("name", "user", v, off, *NAME_QA))
-            elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD":
+            elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD" and not _will(pred):
                 out += _age(who, Value(num, attr.idx - s0, attr.idx - s0 + len(attr.text)), off)
             elif _job(attr) and (v := val(np_value(attr, right=False))):
-                if user:
+                if user and pred.tag_ != "VBD":  # 'I was a pharmacist': not what they do now
                     out.append(_fact("job", "user", v, off, *JOB_QA))
                 elif member:
                     out.append(_fact("family_job", who.subject, v, off, "What does your {w} do for a living?",
@@ -187,24 +208,30 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                         for c in conjuncts(o) if (v := val(np_value(c)))]
             elif word in FEAR_WORDS:
                 out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
-                        for o in _preps(acomp, "of") for c in conjuncts(o) if (v := val(np_value(c)))]
+                        for o in _preps(acomp, "of", deps=("pobj", "pcomp")) for c in conjuncts(o)
+                        if (v := val(np_value(c)))]
+            elif word in FOND:
+                out += [_fact("likes", "user", v, off, "Do you like {sv}?", "Yes, you are {w} {p} {sv}.",
+                              w=word, p=o.head.lower_)
+                        for o in _preps(acomp, *FOND[word], deps=("pobj", "pcomp")) for c in conjuncts(o)
+                        if (v := val(np_value(c))) and c.pos_ != "PRON"]
             elif word in DIETS:
                 out.append(_fact("diet", "user", val(np_value(acomp)), off, "What diet do you follow?",
                                  "You are {v}."))
             elif word == "based":
                 out += [_fact("residence", "user", v, off, *LIVE_QA) for o in _preps(acomp, "in")
                         if (v := val(place_value(o)))]
-            elif (num := number(acomp)) and pred.tag_ != "VBD":
+            elif (num := number(acomp)) and pred.tag_ != "VBD" and not _will(pred):
                 out += _age(who, Value(num, acomp.idx - s0, acomp.idx - s0 + len(acomp.text)), off)
         if user and not neg:
             out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, "from")
                     if (v := val(place_value(o)))]
             out += [_fact("hobby", "user", v, off, "What is one of your hobbies?", "You are into {sv}.")
                     for o in _preps(pred, "into") for c in conjuncts(o) if (v := val(np_value(c)))]
-            if any(c.lower_ == "up" for c in pred.children):
+            if any(c.lower_ in ("up", "awake") for c in pred.children):  # 'I'm usually awake by half five'
                 out += _wake(pred, off, s0)
         return out
-    if neg and lemma not in ("like", "love", "eat", "enjoy"):
+    if neg and lemma not in ("like", "love", "eat", "enjoy", *CANT):
         return out
     if pred.tag_ == "VBD" and lemma in PRESENT_ONLY:  # 'I played the violin', 'I lived in Paris': no longer
         return out
@@ -219,7 +246,12 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         if lemma in ("move", "relocate") and user:
             out += [_fact("moved_from", "user", v, off, "Where did you move from?", "You moved from {v}.")
                     for o in _preps(pred, "from") if (v := val(place_value(o)))]
-    elif lemma in ("grow", "bear", "raise", "come") and user:
+    elif lemma == "come" and user and any(c.lower_ in ("here", "over", "across") or c.dep_ == "prep" and
+                                          c.lower_ == "to" for c in pred.children):
+        # 'we came here from Harrogate': where they moved from, not where they grew up
+        out += [_fact("moved_from", "user", v, off, "Where did you move from?", "You moved from {v}.")
+                for o in _preps(pred, "from") if (v := val(place_value(o)))]
+    elif (lemma in ("grow", "raise", "come") or lemma in ("bear", "breed") and pred.tag_ == "VBN") and user:
         words = ("from",) if lemma == "come" else ("in", "outside", "near", "around", "on", "by")
         out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, *words)
                 if (v := val(place_value(o))) and not o.like_num and o.ent_type_ != "DATE"]
@@ -227,6 +259,17 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         out += [_fact("job", "user", v, off, *JOB_QA) for o in _preps(pred, "as") if (v := val(np_value(o, False)))]
         out += [_fact("workplace", "user", v, off, *WORK_QA) for o in _preps(pred, "at", "for")
                 if (v := val(place_value(o)))]
+    elif lemma in ("have", "own", "rent") and user and pred.tag_ != "VBD":
+        # 'we've a small terraced house in Whitby', 'I rent a flat in Leith': where they live
+        for o in pred.children:
+            if o.dep_ == "dobj" and o.lower_ in HOMES and \
+                    not any(c.lower_ in NOT_MAIN_HOME for c in o.children if c.dep_ in ("amod", "compound")):
+                out += [_fact("residence", "user", v, off, *LIVE_QA) for p in _preps(o, "in") + _preps(pred, "in")
+                        if (v := val(place_value(p))) and p.pos_ == "PROPN"]
+    elif lemma == "work" and member:  # 'Geoffrey works part-time as a harbour pilot'
+        out += [_fact("family_job", who.subject, v, off, "What does your {w} do for a living?",
+                      "Your {w} works as {a} {v}.", member=who.name, w=_who_label(who))
+                for o in _preps(pred, "as") if (v := val(np_value(o, False)))]
     elif lemma == "teach" and (user or member) and (obj := _child(pred, "dobj")) is not None:
         v = val(np_value(obj))
         if v is not None:
@@ -236,6 +279,9 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                        Fact("family_job", who.subject, v.text, None, None,
                             f"What does your {_who_label(who)} do for a living?",
                             f"Your {_who_label(who)} teaches {v.text[:-8]}.", who.name))
+    elif lemma == "train" and user and pred.tag_ in ("VBD", "VBN"):  # 'I trained in law at Trinity College'
+        out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
+                for o in _preps(pred, "at") if o.ent_type_ == "ORG" and (v := val(place_value(o)))]
     elif lemma in ("study", "learn", "practise", "practice") and user:
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
@@ -243,9 +289,11 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                     out.append(_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA))
                 elif lemma == "study" and (v := val(np_value(c))):
                     out.append(_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}."))
-        if lemma == "study":
+        if lemma == "study":  # 'I studied at X', 'I studied pharmacy at X'
+            places = _preps(pred, "at", "in") + [g for o in pred.children if o.dep_ == "dobj"
+                                                 for g in _preps(o, "at")]
             out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
-                    for o in _preps(pred, "at", "in") if (v := val(place_value(o))) and o.ent_type_ != "DATE"]
+                    for o in places if (v := val(place_value(o))) and o.ent_type_ != "DATE"]
     elif lemma == "speak" and user:
         out += [_fact("language_spoken", "user", _word(c, s0), off, *SPEAK_QA)
                 for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if language(c)]
@@ -261,12 +309,13 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 elif c.lower_ in SPORTS and user:
                     out.append(_fact("sport", "user", val(np_value(c)), off, "What sport do you play?",
                                      "You play {v}."))
-    elif lemma in LIKE or lemma in DISLIKE or (lemma == "stand" and neg):
+    elif lemma in LIKE or lemma in DISLIKE or (lemma in CANT and neg):
         if not user:
             return out
         hate = lemma in DISLIKE or neg
-        verb = "can't stand" if lemma == "stand" else ("don't " + lemma if neg else pred.lower_)
+        verb = f"can't {lemma}" if lemma in CANT else ("don't " + lemma if neg else pred.lower_)
         for o in [c for c in pred.children if c.dep_ in ("dobj", "xcomp")]:
+            o = _antecedent(o, pred)
             for c in conjuncts(o):
                 if (v := val(np_value(c))) and c.pos_ != "PRON":
                     out.append(_fact("dislikes" if hate else "likes", "user", v, off, "Do you like {sv}?",
@@ -309,6 +358,14 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     return out
 
 
+def _antecedent(obj, pred):
+    """'Geoffrey loves kippers but I can't abide them': 'them' or 'it' is the object of the clause this one is
+    joined to; any other object is itself."""
+    if obj.lower_ not in ("them", "it") or pred.dep_ != "conj":
+        return obj
+    return next((c for c in pred.head.children if c.dep_ == "dobj" and c.pos_ in ("NOUN", "PROPN")), obj)
+
+
 def _taken(tok) -> bool:
     """'took up too much of your time', 'took up the whole afternoon': room or time taken, not a hobby."""
     return tok.lower_ in ("time", "space", "room", "much", "afternoon", "day", "evening", "morning", "bit") or \
@@ -317,6 +374,11 @@ def _taken(tok) -> bool:
 
 def _word(tok, s0: int = 0) -> Value:
     return Value(tok.text, tok.idx - s0, tok.idx - s0 + len(tok.text))
+
+
+def _will(pred) -> bool:
+    """'I'll be 68 by then': a clause about a time to come."""
+    return any(c.dep_ == "aux" and c.lower_ in WILL for c in pred.children)
 
 
 def _future(pred) -> bool:
@@ -335,7 +397,8 @@ TIME_WORDS = frozenset("one two three four five six seven eight nine ten eleven 
                        "noon midday".split())
 TIME_TAIL = frozenset({"am", "a.m.", "pm", "p.m.", "o'clock", "thirty", "fifteen", "forty-five", "ish", "past", "to",
                        "six", "seven", "five", "eight", "nine"})
-LEAD = frozenset({"up", "at", "around", "by", "about", "usually", "normally", "always", "before", "like", "just"})
+LEAD = frozenset({"up", "awake", "at", "around", "by", "about", "usually", "normally", "always", "before", "like",
+                  "just"})
 
 
 def _timeish(tok) -> bool:
@@ -359,13 +422,23 @@ def _wake(pred, off: int, s0: int) -> list[Fact]:
 
 
 def _apostrophe_is(sent, ctx: Context) -> list[Fact]:
-    """'Hilde's a dentist': the parser may read the 's as a possessive; a known name before it is the subject."""
+    """'Hilde's a dentist', 'our car's a Toyota Yaris': the parser may read the 's as a possessive; a known name
+    (or a thing the person owns) before it is the subject."""
     out = []
     for root in sent:
-        if root.dep_ != "ROOT" or root.pos_ != "NOUN" or not _job(root) or hypothetical(root) or question(root):
+        if root.dep_ != "ROOT" or hypothetical(root) or question(root):
             continue
         owner = next((c for c in root.children if c.dep_ == "poss" and any(g.dep_ == "case" for g in c.children)),
                      None)
+        if owner is not None and root.pos_ == "PROPN" and owner.lower_ in MAKES and owned_by_user(owner) and \
+                any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in root.children):
+            kind, qa = MAKES[owner.lower_]
+            start = next(c for c in root.children if c.dep_ == "det").i + 1
+            span = sent.doc[start:root.i + 1]
+            out.append(_fact("possession", kind, Value(span.text, span.start_char, span.end_char), 0, *qa))
+            continue
+        if root.pos_ != "NOUN" or not _job(root):
+            continue
         who = noun_who(owner, ctx) if owner is not None else None
         if who is not None and who.kind == "family":
             v = np_value(root, right=False)
@@ -374,11 +447,46 @@ def _apostrophe_is(sent, ctx: Context) -> list[Fact]:
     return out
 
 
+def _introduced(sent) -> list[Fact]:
+    """'Priya here.', 'Rosalind here, Rosalind Achterberg': a person giving their name as they start."""
+    first = next((t for t in sent if not t.is_punct and t.dep_ not in ("intj",)), None)
+    if first is None or first.dep_ != "ROOT" or not any(c.lower_ == "here" and c.dep_ == "advmod"
+                                                          for c in first.children):
+        return []
+    v = name_value(first) if first.text[:1].isupper() else None
+    if v is None:
+        return []
+    for c in first.children:  # the full name beside it ('Rosalind Achterberg') when it starts the same way
+        if c.dep_ in ("npadvmod", "appos") and (full := name_value(c)) and full.text.split()[0] == v.text:
+            v = full
+    return [_fact("name", "user", v, 0, *NAME_QA)]
+
+
+def _drinks(sent, ctx: Context) -> list[Fact]:
+    """'I start every day with a pot of Earl Grey', 'I'd kill for a cup of rooibos': what comes in a cup, mug or
+    pot the person has is a drink they like."""
+    out = []
+    for tok in sent:
+        if tok.lower_ not in VESSELS:
+            continue
+        stuff = next((g for c in tok.children if c.dep_ == "prep" and c.lower_ == "of" for g in c.children
+                      if g.dep_ == "pobj"), None)
+        pred = tok.head
+        while pred.pos_ not in ("VERB", "AUX") and pred.head is not pred:
+            pred = pred.head
+        if stuff is None or stuff.lower_ in NOT_DRINK or pred.tag_ == "VBD" or negated(pred) or \
+                hypothetical(pred) or question(pred) or subject_of(pred, ctx) != USER:
+            continue
+        if v := np_value(stuff):
+            out.append(_fact("drink", "user", v, 0, "What do you like to drink?", "You drink {sv}."))
+    return out
+
+
 def sentence_facts(sent, off: int, ctx: Context) -> tuple[list[Fact], bool]:
     """(facts, whether some stated real clause is the person's own) of one parsed sentence at offset off."""
     out = noun_facts(sent, off, ctx) if len(sent) else []
     own = False
-    out += _apostrophe_is(sent, ctx) + colon_list_facts(sent)
+    out += _apostrophe_is(sent, ctx) + colon_list_facts(sent) + _introduced(sent) + _drinks(sent, ctx)
     for pred in predicates(sent):
         if hypothetical(pred) or question(pred):
             continue

@@ -21,6 +21,8 @@ MARKER = re.compile(
     r"he|she|his|her|hers|they|their|he['’]s|she['’]s)\b|['’]s\b|"
     # A name said to be or do something ('Milo is 6 not 5'): someone the person may have named before.
     r"(?-i:\b[A-Z][a-z]+ (?:is|was|turned|turns|lives|works|plays)\b)|\bcorrection\b|"
+    # 'Priya here.': a person giving their name as they start.
+    r"(?-i:^\W*[A-Z][a-z]+(?: [A-Z][a-z]+)? here\b)|"
     # A clause that drops its subject ('grew up just outside Cork', 'been vegan for years') is the person's.
     r"^\W*(?:(?:oh|and|also|plus|btw|but|so|well|ah|yeah|anyway|ok|okay|lol|haha)\W+)*"
     r"(?:grew|born|raised|moved|living|live|working|work|worked|been|studied|started|learning|got|have|had|love|"

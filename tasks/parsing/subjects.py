@@ -11,11 +11,8 @@ from dataclasses import dataclass
 
 from tasks.patterns import Context
 from tasks.patterns.blocks import NOT_NAME
-from tasks.vocabulary import BREEDS, PETS, REL_ALIAS, RELS
+from tasks.vocabulary import BREED_WORDS, BREEDS, PETS, REL_ALIAS, RELS
 
-# First words of breed names ('border collie', 'golden retriever').
-BREED_WORDS = frozenset({"border", "golden", "german", "jack", "russell", "cocker", "maine", "french", "english",
-                         "springer", "bernese", "shiba", "irish", "scottish", "siberian", "labrador"})
 NOT_LOWER = frozenset("is was and or but so the a an who which that lol btw".split())
 FIRST = frozenset({"i", "we", "me", "us"})
 MINE = frozenset({"my", "our"})
@@ -47,6 +44,8 @@ def relation(tok) -> str | None:
     word = REL_ALIAS.get(word, word)
     if word in ("kids", "children"):
         return "child"
+    if word in ("grandkids", "grandchildren"):
+        return "grandchild"
     return word if word in RELS else None
 
 
@@ -158,6 +157,9 @@ def subject_of(pred, ctx: Context) -> Who | None:
         first = next((t for t in pred.sent if not t.is_punct and t.dep_ not in ("intj", "cc", "advmod", "discourse")),
                      None)
         return USER if first is not None and first.i == pred.i else None
+    if any(c.dep_ == "conj" and c.lower_ in FIRST for c in subj.children) or \
+            any(c.dep_ == "nsubj" and c.lower_ in FIRST and c.i > subj.i for c in pred.children):
+        return USER  # 'Geoffrey and I play bowls': the person does it too
     if subj.lower_ == "name" and any(c.dep_ == "poss" for c in subj.children):
         owner = next(c for c in subj.children if c.dep_ == "poss")
         if owner.lower_ in MINE:

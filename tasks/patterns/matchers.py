@@ -8,7 +8,7 @@ from tasks.patterns.blocks import NOT_BREED, NOT_NAME, I
 from tasks.patterns.context import Context, Fact, _rel
 from tasks.patterns.rules import MEMBER_RULES, NAME_RULES, PET_DESCRIBED, PET_NAMED, RULES, _joblike
 from tasks.patterns.spans import _a, _fill, _in_question, _span, clean_span, name_span, split_list
-from tasks.vocabulary import BREEDS, PETS, RELS
+from tasks.vocabulary import BREED_WORDS, BREEDS, PETS, RELS
 
 
 def _compile(p: str) -> re.Pattern:
@@ -117,8 +117,12 @@ def classify_pet(desc: str) -> tuple[str, str | None] | None:
     last = words[-1]
     if last in PETS:
         kind, rest = PETS[last], words[:-1]
-    elif last in BREEDS:
-        kind, rest = BREEDS[last], words
+    elif last in BREEDS:  # 'an elderly whippet' -> whippet; 'a border collie' -> border collie
+        kind, rest = BREEDS[last], [last]
+        for w in reversed(words[:-1]):
+            if w not in BREED_WORDS and w not in BREEDS:
+                break
+            rest.insert(0, w)
     else:
         return None
     breed = " ".join(w for w in rest if w not in NOT_BREED and w not in PETS)
