@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from storage.errors import SlowwaveError
+from storage.errors import InputError, SlowwaveError
 from storage.home import Home
 
 
@@ -216,6 +216,8 @@ def cmd_schedule(args, home: Home) -> int:
     from flows.config import load_settings
     from flows.prefect_env import prefect_api
 
+    if args.all_tenants:
+        return _schedule_all_tenants(args)
     settings = load_settings(home.config_file)
     cfg = settings.schedule.model_copy(update={k: v for k, v in
                                                {"cron": args.cron, "timezone": args.timezone}.items() if v})
@@ -225,6 +227,58 @@ def cmd_schedule(args, home: Home) -> int:
         _say(f"serving the nightly sleep of {home.root}: cron '{cfg.cron}' in {cfg.timezone or local_timezone()}, "
              f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
         serve_nightly(str(home.root), cfg)
+    return 0
+
+
+def _schedule_all_tenants(args) -> int:
+    from flows.config import load_settings
+    from flows.prefect_env import prefect_api
+    from storage.tenants import list_tenants, root_dir
+
+    if args.tenant or args.home:
+        raise InputError("schedule --all-tenants serves every tenant of $SLOWWAVE_ROOT: leave out --home and --tenant")
+    root = Home(root_dir())
+    settings = load_settings(root.config_file)
+    cfg = settings.schedule.model_copy(update={k: v for k, v in
+                                               {"cron": args.cron, "timezone": args.timezone}.items() if v})
+    with prefect_api(root.ensure(), _say) as api:
+        from flows.nightly import local_timezone, serve_all_tenants
+
+        _say(f"serving the nightly fan-out over {len(list_tenants(root.root))} tenant(s) of {root.root}: cron "
+             f"'{cfg.cron}' in {cfg.timezone or local_timezone()}, and {settings.tenants.deployment} for their "
+             f"sleeps; Prefect API {api}; Ctrl-C stops")
+        serve_all_tenants(str(root.root), cfg, settings.tenants.deployment)
+    return 0
+
+
+def cmd_tenants(args, home: Home) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from flows.pressure import sleep_pressure
+    from flows.tenancy import pending_files
+    from storage import registry
+    from storage.runs import latest_runs
+    from storage.tenants import list_tenants, root_dir, tenant_home
+
+    root = root_dir()
+    names = list_tenants(root)
+    if not names:
+        print(f"no tenants under {root / 'tenants'} yet (`slowwave --tenant NAME ingest PATH` makes one)")
+        return 0
+    table = Table(title=f"tenants of {root}")
+    for col in ("tenant", "current", "last sleep", "pressure", "pending"):
+        table.add_column(col)
+    for name in names:
+        t = tenant_home(name, root)
+        runs = latest_runs(t, kind="sleep")
+        last = f"{runs[0]['status']} {runs[0]['finished_at']:%Y-%m-%d %H:%M}" if runs else "never"
+        p = sleep_pressure(t)
+        since = f"{p['hours_since_sleep']} h since" if p["hours_since_sleep"] is not None else "never slept"
+        drift = f", drift {p['last_ppl_drift']:+.1%}" if p["last_ppl_drift"] is not None else ""
+        table.add_row(name, registry.current_name(t) or "-", last, since + drift,
+                      f"{p['new_turns']} turn(s), {pending_files(t)} inbox file(s)")
+    Console(width=140).print(table)
     return 0
 
 
@@ -255,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slowwave", description="Nightly sleep for a local assistant: "
                                 "turn conversation logs into memory in the model's weights.")
     p.add_argument("--home", help="slowwave home folder (default: $SLOWWAVE_HOME or ~/.slowwave)")
+    p.add_argument("--tenant", metavar="NAME", help="the home of tenant NAME: $SLOWWAVE_ROOT/tenants/NAME (default "
+                   "root ~/.slowwave; env SLOWWAVE_TENANT)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("ingest", help="read session logs (*.jsonl files or folders) into the warehouse")
     s.add_argument("paths", nargs="+", metavar="PATH")
@@ -314,7 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schedule", help="serve the nightly sleep on its cron from this process")
     s.add_argument("--cron", help="cron expression (default from config: '0 3 * * *')")
     s.add_argument("--timezone", help="IANA time zone (default: this machine's)")
+    s.add_argument("--all-tenants", action="store_true", help="serve the nightly fan-out over every tenant of "
+                   "$SLOWWAVE_ROOT and the tenants' sleep deployment it starts")
     s.set_defaults(func=cmd_schedule)
+    s = sub.add_parser("tenants", help="list the tenants of $SLOWWAVE_ROOT: current version, last sleep, sleep "
+                       "pressure and what waits to be learned")
+    s.set_defaults(func=cmd_tenants)
     s = sub.add_parser("chat", help="talk with the current model version in the terminal (every turn is logged "
                        "for the next sleep; /quit, /sleep, /forget-session)")
     s.set_defaults(func=cmd_chat)
@@ -333,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slowwave` console command."""
     args = build_parser().parse_args(argv)
-    args.home_given = bool(args.home or os.environ.get("SLOWWAVE_HOME"))
+    args.home_given = bool(args.home or args.tenant or os.environ.get("SLOWWAVE_HOME")
+                           or os.environ.get("SLOWWAVE_TENANT"))
     signal.signal(signal.SIGTERM, _on_sigterm)  # a flow run swaps in Prefect's own handler while it runs
     code = _run(args)
     if args.func is cmd_serve:
@@ -346,9 +408,19 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def resolve_home(args) -> Home:
+    """--home, else --tenant (or $SLOWWAVE_TENANT, when --home is not given), else $SLOWWAVE_HOME / ~/.slowwave."""
+    from storage.tenants import tenant_home
+
+    if args.tenant and args.home:
+        raise InputError("--home and --tenant both given: a tenant's home is $SLOWWAVE_ROOT/tenants/NAME; use one")
+    tenant = args.tenant or (None if args.home else os.environ.get("SLOWWAVE_TENANT"))
+    return tenant_home(tenant) if tenant else Home.resolve(args.home)
+
+
 def _run(args) -> int:
     try:
-        return args.func(args, Home.resolve(args.home))
+        return args.func(args, resolve_home(args))
     except SlowwaveError as exc:
         print(f"slowwave: error: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from flows.tenancy import TenantsConfig
 from flows.wake.config import WakeConfig
 from storage.errors import ConfigError
 from storage.home import Home
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     wake: WakeConfig = Field(default_factory=WakeConfig)
     forget: ForgetConfig = Field(default_factory=ForgetConfig)
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -41,3 +41,25 @@ def serve_nightly(home_dir: str, cfg: ScheduleConfig) -> None:
         description=f"slowwave nightly consolidation of {home_dir} ({cfg.cron}, {tz})",
         tags=["slowwave", "nightly"],
     )
+
+
+def serve_all_tenants(root: str, cfg: ScheduleConfig, deployment: str) -> None:
+    """Serve the fan-out over every tenant on its cron and the tenants' sleep deployment it starts runs of,
+    both from this process, until interrupted (one machine; a work pool spreads them over several)."""
+    from prefect import serve
+    from prefect.schedules import Cron
+
+    from flows.fanout import DEPLOYMENT_NAME as FANOUT, nightly
+    from flows.sleep import sleep_cycle
+
+    flow_name, _, name = deployment.partition("/")
+    if flow_name != sleep_cycle.name or not name:
+        raise ValueError(f"[tenants] deployment {deployment!r}: must be '{sleep_cycle.name}/<name>' to be served here")
+    tz = cfg.timezone or local_timezone()
+    serve(
+        nightly.to_deployment(name=FANOUT, schedules=[Cron(cfg.cron, timezone=tz)], parameters={"root_dir": root},
+                              description=f"slowwave nightly fan-out over the tenants of {root} ({cfg.cron}, {tz})",
+                              tags=["slowwave", "nightly"]),
+        sleep_cycle.to_deployment(name=name, description="one tenant's sleep, started by the nightly fan-out",
+                                  tags=["slowwave", "tenant"]),
+    )

@@ -21,6 +21,7 @@ from flows.adapters import train_task
 from flows.artifacts import publish_images, publish_pairs, publish_rejections, publish_summary
 from flows.candidate_pairs import extract_task, extraction_generator
 from flows.config import load_settings
+from flows.tenancy import heavy_slot
 from flows.evaluation import eval_after_sleep, sleep_probes
 from flows.gate_results import gate_decision, gate_task
 from flows.ingest import ingest_task, new_exchanges
@@ -100,13 +101,16 @@ def _flow_run_name() -> str:
 
 
 @flow(name="sleep-cycle", flow_run_name=_flow_run_name, log_prints=True)
-def sleep_cycle(home_dir: str, depth: str = "auto", dry_run: bool = False) -> SleepSummary:
+def sleep_cycle(home_dir: str, depth: str = "auto", dry_run: bool = False,
+                heavy_limit: str | None = None) -> SleepSummary:
     """Run one sleep cycle over the home's new conversations; return its summary. A dry run stops after
-    mixing: tonight's pairs, rejections and mix are written under a dry-run id that later sleeps ignore."""
+    mixing: tonight's pairs, rejections and mix are written under a dry-run id that later sleeps ignore.
+    heavy_limit names a Prefect global concurrency limit whose slot training, the gate and fusion hold (the
+    nightly fan-out over tenants passes it, so a machine runs one tenant's heavy stages at a time)."""
     home = Home.resolve(home_dir).ensure()
     with home_lock(home.root, command_line()):
         try:
-            return _sleep(home, depth, dry_run)
+            return _sleep(home, depth, dry_run, heavy_limit)
         except (TerminationSignal, KeyboardInterrupt) as exc:
             # SIGTERM (a supervisor, `kill`, Prefect cancelling the run) or SIGINT: the run is recorded as
             # cancelled and this flow run ends Cancelled; the next sleep resumes it like any unfinished run.
@@ -129,7 +133,7 @@ def stop_reason(exc: BaseException) -> str:
     return signal.Signals(number).name if isinstance(number, int) else "SIGINT"
 
 
-def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
+def _sleep(home: Home, depth: str, dry_run: bool = False, heavy_limit: str | None = None) -> SleepSummary:
     settings = load_settings(home.config_file)
     threads.configure(settings.model.threads)
     log = get_run_logger()
@@ -142,7 +146,7 @@ def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
         attempt_started(run)
     held: dict[int, object] = {}  # signal handlers set aside while a cancelled run is recorded
     try:
-        recipe(run, home, settings)
+        recipe(run, home, settings, heavy_limit)
         return run.summary()
     except (TerminationSignal, KeyboardInterrupt) as exc:
         for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the record below short
@@ -164,7 +168,7 @@ def _sleep(home: Home, depth: str, dry_run: bool = False) -> SleepSummary:
             signal.signal(sig, handler)
 
 
-def recipe(run: SleepRun, home: Home, settings) -> None:
+def recipe(run: SleepRun, home: Home, settings, heavy_limit: str | None = None) -> None:
     """The night, stage by stage; `run` records each stage's numbers and the outcome."""
     run_id, s = run.run_id, settings
     if s.eval.probes:
@@ -208,20 +212,21 @@ def recipe(run: SleepRun, home: Home, settings) -> None:
         run.status, run.reason = "completed", f"{run.reason}; no new facts to learn, no training"
         return run.skip(("train", "gate", "fuse", "eval"), "no new facts")
 
-    adapter_id, adapter_dir, trained = run.stage(
-        "train", lambda: train_task(home, s.train, run_id, run.depth, examples, version, s.mixing.rehearsal_seed),
-        numbers=lambda r: {"adapter": r[0], "steps": r[2].iterations,
-                           "loss": f"{r[2].first_epoch_loss:.3f} -> {r[2].final_loss:.3f}",
-                           "tokens/s": r[2].tokens_per_second})
-    decision = run.stage(
-        "gate", lambda: gate_task(home, s.gate, s.mixing.paraphrases, run_id, version, adapter_id, adapter_dir, pairs),
-        restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
-    if decision.approved:
-        fused = run.stage("fuse", lambda: fuse_task(home, s.gate, run_id, version, adapter_id, adapter_dir, decision),
-                          numbers=lambda v: {"promoted": f"{version.name} -> {v.name} (current)"})
-        run.models["after"] = fused.name
-    else:
-        run.skip(("fuse",), f"gate rejected the adapter; current stays {version.name}")
+    with heavy_slot(heavy_limit):  # a tenant's night holds a machine's slot for these three stages only
+        adapter_id, adapter_dir, trained = run.stage(
+            "train", lambda: train_task(home, s.train, run_id, run.depth, examples, version, s.mixing.rehearsal_seed),
+            numbers=lambda r: {"adapter": r[0], "steps": r[2].iterations,
+                               "loss": f"{r[2].first_epoch_loss:.3f} -> {r[2].final_loss:.3f}",
+                               "tokens/s": r[2].tokens_per_second})
+        decision = run.stage(
+            "gate", lambda: gate_task(home, s.gate, s.mixing.paraphrases, run_id, version, adapter_id, adapter_dir, pairs),
+            restore=lambda _: gate_decision(home, run_id, adapter_id), numbers=_gate_numbers)
+        if decision.approved:
+            fused = run.stage("fuse", lambda: fuse_task(home, s.gate, run_id, version, adapter_id, adapter_dir, decision),
+                              numbers=lambda v: {"promoted": f"{version.name} -> {v.name} (current)"})
+            run.models["after"] = fused.name
+        else:
+            run.skip(("fuse",), f"gate rejected the adapter; current stays {version.name}")
     if s.eval.probes:
         run.stage("eval", lambda: eval_after_sleep(home, s, run_id, version.name, run.models["after"]),
                   numbers=lambda numbers: numbers)

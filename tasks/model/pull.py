@@ -135,8 +135,10 @@ def ensure_model(home: Home, cfg: ModelConfig, run_id: str, say: Progress = prin
                              f"{home.models / registry.CURRENT}`) instead of pulling a new base")
     registry.next_version_name(home)  # a leftover folder in the way is refused before any download
     src = resolve_base(cfg, say)
+    # Hard-linked from the shared conversion (copied only across filesystems): many homes (tenants) hold one
+    # copy of the base weights. Versions are immutable, so no home ever writes through the link.
     version = registry.register(home, src, run_id=run_id, parent=None, adapter_id=None, base=cfg.base,
-                                extra={"source": str(src)})
+                                extra={"source": str(src)}, link=True)
     registry.set_current(home, version.name, run_id=run_id, action="register", reason="base model")
     say(f"registered {version.name} ({cfg.base}) as current")
     return version
