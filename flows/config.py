@@ -19,7 +19,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from flows.tenancy import TenantsConfig
 from flows.wake.config import WakeConfig
 from storage.errors import ConfigError
 from storage.home import Home
@@ -35,6 +34,7 @@ from tasks.mixing import MixingConfig
 from tasks.model.config import ModelConfig
 from tasks.replay import ReplayConfig
 from tasks.scoring import ScoringConfig
+from tasks.tenancy import TenantsConfig
 from tasks.training import TrainConfig
 
 ENV_PREFIX = "SLOWWAVE_"

@@ -25,7 +25,8 @@ from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed
 
 from flows.config import load_settings
-from flows.tenancy import TenantsConfig, something_to_learn
+from flows.tenancy import something_to_learn
+from tasks.tenancy import TenantsConfig
 from storage.home import Home
 from storage.runs import latest_runs
 from storage.tenants import list_tenants, tenant_home

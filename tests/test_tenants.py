@@ -100,10 +100,67 @@ def _read(api_url: str, read):
     return asyncio.run(go())
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real Prefect server (own PREFECT_HOME, scheduler off) for this module's fan-out tests."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-server"), timeout=180) as api_url:
+        yield api_url
+
+
+def _runs_of(api: str, prefix: str, root: Path) -> list:
+    async def runs(client):
+        return await client.read_flow_runs()
+
+    return [fr for fr in _read(api, runs) if fr.name.startswith(prefix) and str(root) in json.dumps(fr.parameters)]
+
+
+@pytest.mark.prefect
+def test_schedule_all_tenants_serves_the_fan_out_and_the_tenants_sleep_from_one_process(server, tmp_path):
+    root = tmp_path / "root"
+    dora = tenant_home("dora", root).ensure()
+    (dora.root / "inbox").mkdir()
+    (dora.root / "inbox" / "session_bad.jsonl").write_text("not json\n")  # her sleep runs, finds nothing to learn
+    tenant_home("emil", root).ensure()  # nothing at all: skipped
+    env = {**server_env(tmp_path / "client-prefect", server), "PREFECT_CLI_PROMPT": "false",
+           "SLOWWAVE_ROOT": str(root)}
+    env.pop("SLOWWAVE_HOME", None)
+    env.pop("SLOWWAVE_TENANT", None)
+    log = tmp_path / "schedule.txt"
+    proc = subprocess.Popen([str(SLOWWAVE), "schedule", "--all-tenants"], env=env, cwd=REPO, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        async def deployments(client):
+            return {f"{(await client.read_flow(d.flow_id)).name}/{d.name}" for d in await client.read_deployments()}
+
+        deadline = time.monotonic() + 240
+        while not {"nightly/all-tenants", "sleep-cycle/tenant"} <= _read(server, deployments):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        out = subprocess.run([str(PREFECT), "deployment", "run", "nightly/all-tenants", "--param",
+                              f"root_dir={root}"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        while not ((parent := _runs_of(server, "nightly-", root)) and parent[0].state.is_final()):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "serving the nightly fan-out over 2 tenant(s)" in log.read_text()
+    assert parent[0].state.is_completed(), (parent[0].state, log.read_text()[-3000:])
+    (sleep,) = _runs_of(server, "sleep-", root)
+    assert sleep.parameters["home_dir"] == str(dora.root) and sleep.state.is_completed()
+    assert latest_runs(dora, kind="sleep")[0]["status"] == "nothing-to-do"
+    assert latest_runs(tenant_home("emil", root), kind="sleep") == []
+
+
 @pytest.mark.prefect
 @pytest.mark.model
 def test_the_nightly_fan_out_sleeps_every_tenant_on_two_workers_one_heavy_stage_at_a_time(
-        tmp_path, fixture_sessions, converted_model_dir):
+        server, tmp_path, fixture_sessions, converted_model_dir):
     root = tmp_path / "root"
     files = sorted(fixture_sessions.rglob("*.jsonl"))
     homes = {t: tenant_home(t, root).ensure() for t in ("alice", "bob", "carol")}
@@ -118,59 +175,54 @@ def test_the_nightly_fan_out_sleeps_every_tenant_on_two_workers_one_heavy_stage_
     (homes["carol"].root / "inbox" / "session_bad.jsonl").write_text("not json\n{\"role\": \"user\"}\n[1, 2]\n")
     (root / "config.toml").write_text("[tenants]\npoll_seconds = 1\n")
 
-    with prefect_server(tmp_path / "prefect-server", timeout=180) as api:
-        env = {**server_env(tmp_path / "client-prefect", api), "PREFECT_CLI_PROMPT": "false",
-               "SLOWWAVE_ROOT": str(root)}
+    api = server
+    env = {**server_env(tmp_path / "client-prefect", api), "PREFECT_CLI_PROMPT": "false",
+           "SLOWWAVE_ROOT": str(root)}
 
-        def prefect(*args: str) -> str:
-            out = subprocess.run([str(PREFECT), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                                 timeout=180)
-            assert out.returncode == 0, f"prefect {' '.join(args)}:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-            return out.stdout
+    def prefect(*args: str) -> str:
+        out = subprocess.run([str(PREFECT), *args], env=env, cwd=REPO, capture_output=True, text=True,
+                             timeout=180)
+        assert out.returncode == 0, f"prefect {' '.join(args)}:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        return out.stdout
 
-        prefect("work-pool", "create", "slowwave", "--type", "process")
-        prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
-        logs = [tmp_path / f"worker-{i}.txt" for i in (1, 2)]
-        workers = [subprocess.Popen([str(PREFECT), "worker", "start", "--pool", "slowwave", "--name", f"w{i}"],
-                                    env=env, cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                                    start_new_session=True) for i, log in zip((1, 2), logs)]
-        try:
-            prefect("deployment", "run", "nightly/all-tenants", "--param", f"root_dir={root}")
+    prefect("work-pool", "create", "slowwave", "--type", "process")
+    prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
+    logs = [tmp_path / f"worker-{i}.txt" for i in (1, 2)]
+    workers = [subprocess.Popen([str(PREFECT), "worker", "start", "--pool", "slowwave", "--name", f"w{i}"],
+                                env=env, cwd=REPO, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                start_new_session=True) for i, log in zip((1, 2), logs)]
+    try:
+        prefect("deployment", "run", "nightly/all-tenants", "--param", f"root_dir={root}")
+        deadline = time.monotonic() + 900
+        while True:
+            parent = _runs_of(api, "nightly-", root)
+            if parent and parent[0].state.is_final():
+                break
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), \
+                "\n".join(log.read_text()[-2000:] for log in logs)
+            time.sleep(2)
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait()
 
-            async def runs(client):
-                return await client.read_flow_runs()
+    async def read_all(client):
+        flow_runs = await client.read_flow_runs()
+        task_runs = await client.read_task_runs()
+        artifacts = await client.read_artifacts()
+        limit = await client.read_global_concurrency_limit_by_name("slowwave-heavy")
+        return flow_runs, task_runs, artifacts, limit
 
-            deadline = time.monotonic() + 900
-            while True:
-                parent = [fr for fr in _read(api, runs) if fr.name.startswith("nightly-")]
-                if parent and parent[0].state.is_final():
-                    break
-                assert time.monotonic() < deadline and all(w.poll() is None for w in workers), \
-                    "\n".join(log.read_text()[-2000:] for log in logs)
-                time.sleep(2)
-        finally:
-            for w in workers:
-                os.killpg(w.pid, signal.SIGTERM)
-            for w in workers:
-                try:
-                    w.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(w.pid, signal.SIGKILL)
-                    w.wait()
-
-        async def read_all(client):
-            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-            flow_runs = await client.read_flow_runs()
-            task_runs = await client.read_task_runs()
-            artifacts = await client.read_artifacts()
-            limit = await client.read_global_concurrency_limit_by_name("slowwave-heavy")
-            return flow_runs, task_runs, artifacts, limit
-
-        flow_runs, task_runs, artifacts, limit = _read(api, read_all)
+    flow_runs, task_runs, artifacts, limit = _read(api, read_all)
     worker_text = "\n".join(log.read_text() for log in logs)
-    (parent,) = [fr for fr in flow_runs if fr.name.startswith("nightly-")]
-    sleeps = {fr.parameters["home_dir"]: fr for fr in flow_runs if fr.name.startswith("sleep-")}
+    (parent,) = [fr for fr in flow_runs if fr.name.startswith("nightly-") and fr.parameters["root_dir"] == str(root)]
+    sleeps = {fr.parameters["home_dir"]: fr for fr in flow_runs
+              if fr.name.startswith("sleep-") and fr.parameters["home_dir"].startswith(str(root))}
     by_tenant = {Path(h).name: fr for h, fr in sleeps.items()}
     # Every tenant with something in its inbox got its own run, each tagged with its tenant.
     assert sorted(by_tenant) == ["alice", "bob", "carol"], sorted(by_tenant)
@@ -201,7 +253,7 @@ def test_the_nightly_fan_out_sleeps_every_tenant_on_two_workers_one_heavy_stage_
     submitted = sum(worker_text.count(str(fr.id)) > 0 for fr in [parent, *by_tenant.values()])
     assert submitted == 4, worker_text[-3000:]
     # The fan-out's table names every tenant's outcome.
-    (table,) = [a for a in artifacts if a.key == "nightly-tenants"]
+    (table,) = [a for a in artifacts if a.key == "nightly-tenants" and a.flow_run_id == parent.id]
     rows = {r["tenant"]: r for r in json.loads(table.data)}
     assert sorted(rows) == ["alice", "bob", "carol"]
     assert rows["alice"]["state"] == rows["bob"]["state"] == "Completed" and rows["alice"]["learned"] > 0

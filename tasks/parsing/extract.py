@@ -47,6 +47,7 @@ def parse_messages(texts: list[str], counts: Counter, batch_size: int = 256, max
     for i, sent in items:
         out[i].append(Parsed(sent, docs[sent.text]))
     counts["sentences_parsed"] += len(items)  # read by the rules: parsed now, or by scoring just before
+    counts["sentences_new"] += len(todo)  # distinct sentences the parser ran on now
     return out
 
 
