@@ -97,7 +97,8 @@ def test_sleep_reports_its_run_tasks_logs_and_artifacts_to_a_real_server(server,
     flow_run = flow_runs[0]
     assert str(flow_run.id) == run["flow_run_id"]  # the warehouse's run row points at the server's flow run
     assert flow_run.name in run_name("light", started) and flow_run.state.is_completed()
-    assert flow_run.parameters == {"home_dir": str(home.root), "depth": "light", "dry_run": False}
+    assert flow_run.parameters == {"home_dir": str(home.root), "depth": "light", "dry_run": False,
+                                   "heavy_limit": None}
     names = {t.name.rsplit("-", 1)[0] for t in task_runs}
     stages = summary["stages"]
     expected = {"ingest", "load-model", "score", "extract", "firewall", "mix", "train", "gate"}
