@@ -70,7 +70,29 @@ def _outcome(home: Home, flow_run) -> dict:
     }
 
 
-@flow(name=FLOW_NAME, flow_run_name=lambda: f"nightly-{datetime.now():%Y-%m-%d}", log_prints=True)
+def _row(tenant: str, state: str, why: str, **outcome) -> dict:
+    """One tenant's row of the fan-out's table, before its run's outcome is known (or without one)."""
+    return {"tenant": tenant, "state": state, "sleep": "-", "learned": 0, "gate": "-", "version": "-",
+            "minutes": None, "why": why, "run": "-", **outcome}
+
+
+def _due(tenants: list[str], root) -> tuple[dict[str, str], dict[str, dict]]:
+    """(tenant -> why it needs a night, tenant -> row of those that do not or cannot be read)."""
+    due, rows = {}, {}
+    for t in tenants:
+        try:
+            why = something_to_learn(tenant_home(t, root))
+        except Exception as exc:  # one tenant's unreadable home or config is that tenant's failure only
+            rows[t] = _row(t, "not started", f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        if why:
+            due[t] = why
+        else:
+            rows[t] = _row(t, "skipped", "nothing new")
+    return due, rows
+
+
+@flow(name=FLOW_NAME, flow_run_name=lambda: f"nightly-{datetime.now():%Y-%m-%d}")
 def nightly(root_dir: str | None = None, deployment: str | None = None, depth: str | None = None):
     """Start one sleep per tenant with something to learn, wait for them all, report each tenant's outcome."""
     log = get_run_logger()
@@ -78,12 +100,9 @@ def nightly(root_dir: str | None = None, deployment: str | None = None, depth: s
     cfg: TenantsConfig = load_settings(Home(root).config_file).tenants
     deployment, depth = deployment or cfg.deployment, depth or cfg.depth
     tenants = list_tenants(root)
-    due = {t: why for t in tenants if (why := something_to_learn(tenant_home(t, root)))}
+    due, rows = _due(tenants, root)
     log.info(f"{len(tenants)} tenant(s) under {root}; {len(due)} with something to learn: "
              + (", ".join(f"{t} ({why})" for t, why in due.items()) or "none"))
-    rows: dict[str, dict] = {t: {"tenant": t, "state": "skipped", "sleep": "-", "learned": 0, "gate": "-",
-                                 "version": "-", "minutes": None, "why": "nothing new", "run": "-"}
-                             for t in tenants if t not in due}
     slots = ensure_limit(cfg.concurrency_limit, cfg.slots) if due else cfg.slots
     log.info(f"concurrency limit {cfg.concurrency_limit!r}: {slots} slot(s) for training, gate and fusion")
     started = {}
@@ -94,10 +113,9 @@ def nightly(root_dir: str | None = None, deployment: str | None = None, depth: s
                 deployment, timeout=0, tags=["slowwave", f"tenant:{tenant}"],
                 flow_run_name=f"sleep-{tenant}-{datetime.now():%Y-%m-%d}",
                 parameters={"home_dir": str(home.root), "depth": depth, "heavy_limit": cfg.concurrency_limit})
-            rows[tenant] = {"tenant": tenant, "why": why, "run": _ui_link(started[tenant].id)}
+            rows[tenant] = _row(tenant, "Scheduled", why, run=_ui_link(started[tenant].id))
         except Exception as exc:  # a deployment that cannot be run fails this tenant only; reported below
-            rows[tenant] = {"tenant": tenant, "state": "not started", "sleep": "-", "learned": 0, "gate": "-",
-                            "version": "-", "minutes": None, "why": f"{type(exc).__name__}: {exc}"[:200], "run": "-"}
+            rows[tenant] = _row(tenant, "not started", f"{type(exc).__name__}: {exc}"[:200])
             log.error(f"tenant {tenant}: could not start a run of {deployment}: {exc}")
     pending = dict(started)
     with get_client(sync_client=True) as client:

@@ -144,6 +144,8 @@ def test_schedule_all_tenants_serves_the_fan_out_and_the_tenants_sleep_from_one_
     (dora.root / "inbox").mkdir()
     (dora.root / "inbox" / "session_bad.jsonl").write_text("not json\n")  # her sleep runs, finds nothing to learn
     tenant_home("emil", root).ensure()  # nothing at all: skipped
+    fay = tenant_home("fay", root).ensure()  # a config that cannot be read: her night fails, no one else's
+    fay.config_file.write_text("[train]\nlight_epochs = \"many\"\n")
     env = {**server_env(tmp_path / "client-prefect", server), "PREFECT_CLI_PROMPT": "false",
            "SLOWWAVE_ROOT": str(root)}
     env.pop("SLOWWAVE_HOME", None)
@@ -172,12 +174,21 @@ def test_schedule_all_tenants_serves_the_fan_out_and_the_tenants_sleep_from_one_
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert "serving the nightly fan-out over 2 tenant(s)" in log.read_text()
-    assert parent[0].state.is_completed(), (parent[0].state, log.read_text()[-3000:])
+    assert "serving the nightly fan-out over 3 tenant(s)" in log.read_text()
+    assert parent[0].state.is_failed() and parent[0].state.message.endswith("did not complete: fay"), parent[0].state
     (sleep,) = _runs_of(server, "sleep-", root)
     assert sleep.parameters["home_dir"] == str(dora.root) and sleep.state.is_completed()
     assert latest_runs(dora, kind="sleep")[0]["status"] == "nothing-to-do"
     assert latest_runs(tenant_home("emil", root), kind="sleep") == []
+
+    async def table(client):
+        return [a for a in await client.read_artifacts() if a.flow_run_id == parent[0].id]
+
+    (artifact,) = _read(server, table)
+    rows = {r["tenant"]: r for r in json.loads(artifact.data)}
+    assert (rows["dora"]["state"], rows["dora"]["sleep"]) == ("Completed", "nothing-to-do")
+    assert rows["emil"]["state"] == "skipped" and rows["fay"]["state"] == "not started"
+    assert "ConfigError" in rows["fay"]["why"] and "light_epochs" in rows["fay"]["why"]
 
 
 @pytest.mark.prefect
