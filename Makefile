@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/tenants.py --tenants 1,2,4 --workers 1
 
 clean-venv:
 	rm -rf $(VENV)
