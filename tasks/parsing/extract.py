@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from tasks.parsing.pipeline import CANDIDATES, load_pipeline
 from tasks.parsing.rules import sentence_facts
 from tasks.parsing.sentences import Sentence, sentences_to_parse
@@ -42,6 +44,7 @@ def parse_messages(texts: list[str], counts: Counter, batch_size: int = 256, max
     if todo:
         nlp = load_pipeline(candidates)
         for text, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size)):
+            doc.tensor = _NO_TENSOR  # the rules read tags, the tree and entities; the tensor is 3/4 of a Doc
             docs[text] = doc
             _remember(text, doc)
     for i, sent in items:
@@ -51,9 +54,11 @@ def parse_messages(texts: list[str], counts: Counter, batch_size: int = 256, max
     return out
 
 
-# The parse of each sentence read lately: scoring reads the same messages extraction reads next.
+# The parse of each sentence read lately: scoring reads the same messages extraction reads next. About 10 KiB
+# a sentence without its tensor, so at most ~100 MiB.
 _DOCS: OrderedDict[str, object] = OrderedDict()
-DOC_CACHE_SIZE = 20_000
+DOC_CACHE_SIZE = 10_000
+_NO_TENSOR = np.zeros((0,), dtype=np.float32)
 
 
 def _remember(text: str, doc) -> None:

@@ -314,7 +314,9 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             return out
         hate = lemma in DISLIKE or neg
         verb = f"can't {lemma}" if lemma in CANT else ("don't " + lemma if neg else pred.lower_)
-        for o in [c for c in pred.children if c.dep_ in ("dobj", "xcomp")]:
+        # The first object and its conjuncts: a second one after a comma is an afterthought ('can't bear
+        # mushrooms though, the texture!!').
+        for o in [c for c in pred.children if c.dep_ in ("dobj", "xcomp")][:1]:
             o = _antecedent(o, pred)
             for c in conjuncts(o):
                 if (v := val(np_value(c))) and c.pos_ != "PRON":
