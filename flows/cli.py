@@ -218,9 +218,7 @@ def cmd_schedule(args, home: Home) -> int:
 
     if args.all_tenants:
         return _schedule_all_tenants(args)
-    settings = load_settings(home.config_file)
-    cfg = settings.schedule.model_copy(update={k: v for k, v in
-                                               {"cron": args.cron, "timezone": args.timezone}.items() if v})
+    cfg = _schedule_config(load_settings(home.config_file), args)
     with prefect_api(home, _say) as api:
         from flows.nightly import local_timezone, serve_nightly
 
@@ -228,6 +226,12 @@ def cmd_schedule(args, home: Home) -> int:
              f"Prefect API {api}; Ctrl-C stops (the schedule pauses until served again)")
         serve_nightly(str(home.root), cfg)
     return 0
+
+
+def _schedule_config(settings, args):
+    """The `[schedule]` settings with the command line's --cron and --timezone over them."""
+    return settings.schedule.model_copy(update={k: v for k, v in
+                                                {"cron": args.cron, "timezone": args.timezone}.items() if v})
 
 
 def _schedule_all_tenants(args) -> int:
@@ -239,8 +243,7 @@ def _schedule_all_tenants(args) -> int:
         raise InputError("schedule --all-tenants serves every tenant of $SLOWWAVE_ROOT: leave out --home and --tenant")
     root = Home(root_dir())
     settings = load_settings(root.config_file)
-    cfg = settings.schedule.model_copy(update={k: v for k, v in
-                                               {"cron": args.cron, "timezone": args.timezone}.items() if v})
+    cfg = _schedule_config(settings, args)
     with prefect_api(root.ensure(), _say) as api:
         from flows.nightly import local_timezone, serve_all_tenants
 

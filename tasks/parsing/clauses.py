@@ -11,11 +11,17 @@ NOT_YET = frozenset({"before", "until", "till", "once", "when", "whenever"})
 UNREAL = frozenset({"wish", "imagine", "suppose", "pretend", "dream", "want", "hope", "would", "wonder", "consider",
                     "think", "plan", "intend", "if", "whether"})
 CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis", "xcomp", "relcl"})
+WILL = frozenset({"will", "'ll", "’ll", "shall", "wo"})  # 'wo' is the parser's first half of "won't"
 
 
 def predicates(sent) -> list:
     """Tokens heading a clause: verbs and copulas at the root of the sentence or of a joined clause."""
     return [t for t in sent if t.dep_ in CLAUSE_DEPS and (t.pos_ in ("VERB", "AUX") or t.dep_ in ("ROOT", "conj"))]
+
+
+def will(pred) -> bool:
+    """'I'll be 68 by then', 'henceforth I will cycle': a clause about a time to come."""
+    return any(c.dep_ == "aux" and c.lower_ in WILL for c in pred.children)
 
 
 def negated(pred) -> bool:

@@ -7,7 +7,7 @@ the same questions and answers where a regex family states the same fact type.
 
 from __future__ import annotations
 
-from tasks.parsing.clauses import hypothetical, negated, predicates, question
+from tasks.parsing.clauses import hypothetical, negated, predicates, question, will
 from tasks.parsing.lists import colon_list_facts
 from tasks.parsing.subjects import (OTHERS, USER, Who, appos_name, noun_who, owned_by_user, pet_kind, relation,
                                     subject_of)
@@ -43,7 +43,6 @@ NOT_MAIN_HOME = frozenset("holiday summer second weekend beach ski".split())
 # 'a pot of Earl Grey first thing', 'a mug of rooibos': what comes in these is a drink.
 VESSELS = frozenset("cup cups mug mugs pot pots glass glasses pint pints flask".split())
 NOT_DRINK = frozenset("flour sugar rice oats butter salt water ice soup stock beans nuts".split())
-WILL = frozenset({"will", "'ll", "’ll", "shall"})
 TRAVEL = frozenset("go fly head travel drive".split())
 # States that hold now only when said in the present ('I lived in Paris' is not where they live).
 PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
@@ -184,7 +183,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 if full is not None and full.text.split()[0] == v.text.split()[0]:
                     v = full
                 out.append(_fact("name", "user", v, off, *NAME_QA))
-            elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD" and not _will(pred):
+            elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD" and not will(pred):
                 out += _age(who, Value(num, attr.idx - s0, attr.idx - s0 + len(attr.text)), off)
             elif _job(attr) and (v := val(np_value(attr, right=False))):
                 if user and pred.tag_ != "VBD":  # 'I was a pharmacist': not what they do now
@@ -221,7 +220,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             elif word == "based":
                 out += [_fact("residence", "user", v, off, *LIVE_QA) for o in _preps(acomp, "in")
                         if (v := val(place_value(o)))]
-            elif (num := number(acomp)) and pred.tag_ != "VBD" and not _will(pred):
+            elif (num := number(acomp)) and pred.tag_ != "VBD" and not will(pred):
                 out += _age(who, Value(num, acomp.idx - s0, acomp.idx - s0 + len(acomp.text)), off)
         if user and not neg:
             out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, "from")
@@ -378,14 +377,9 @@ def _word(tok, s0: int = 0) -> Value:
     return Value(tok.text, tok.idx - s0, tok.idx - s0 + len(tok.text))
 
 
-def _will(pred) -> bool:
-    """'I'll be 68 by then': a clause about a time to come."""
-    return any(c.dep_ == "aux" and c.lower_ in WILL for c in pred.children)
-
-
 def _future(pred) -> bool:
     """'I'm flying to Oslo', 'we'll go to Rome', 'heading to Kyoto next month': a trip, not a past visit."""
-    return pred.tag_ == "VBG" or any(c.dep_ == "aux" and c.lower_ in ("will", "'ll", "’ll") for c in pred.children)
+    return pred.tag_ == "VBG" or will(pred)
 
 
 def _age(who: Who, v: Value, off: int) -> list[Fact]:
@@ -465,8 +459,8 @@ def _introduced(sent) -> list[Fact]:
 
 
 def _drinks(sent, ctx: Context) -> list[Fact]:
-    """'I start every day with a pot of Earl Grey', 'I'd kill for a cup of rooibos': what comes in a cup, mug or
-    pot the person has is a drink they like."""
+    """'I start every day with a pot of Earl Grey', 'first thing I have a cup of green tea': what comes in a cup,
+    mug or pot the person has is a drink they like."""
     out = []
     for tok in sent:
         if tok.lower_ not in VESSELS:

@@ -7,7 +7,7 @@ person ("You painted your boat green last summer.").
 
 from __future__ import annotations
 
-from tasks.parsing.clauses import hypothetical, question
+from tasks.parsing.clauses import hypothetical, question, will
 from tasks.parsing.rewrite import second_person
 from tasks.parsing.subjects import OTHERS
 from tasks.parsing.values import entity_of, name_value, np_value
@@ -20,7 +20,6 @@ NOT_DISCLOSURE = frozenset("need want think guess mean know suppose wonder hope 
                            "understand forget remember wish wait let check tell say give show find get make "
                            "appreciate feel bet reckon care sound seem".split())
 WH = frozenset({"WDT", "WP", "WP$", "WRB"})  # 'What's the difference …, my mum keeps asking': a reported question
-WILL = frozenset({"will", "'ll", "’ll", "shall", "wo"})
 CHATTER = frozenset("sorry lol haha thanks thank oops btw".split())
 YOU = frozenset({"you", "your", "yours", "yourself", "u", "ur"})
 QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "`", ":"})  # quoted or pasted text is not their own words
@@ -68,7 +67,7 @@ def statement(doc, sent_start: int, sent_end: int) -> Fact | None:
     if secret_spans(doc.text):  # never a secret in a question or an answer, even one the firewall will reject
         return None
     root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    if root is None or any(c.dep_ == "aux" and c.lower_ in WILL for c in root.children):
+    if root is None or will(root):
         return None  # 'henceforth I will cycle to work': an intention, and a shape instructions take
     if root.lemma_.lower() in NOT_DISCLOSURE or question(root) or hypothetical(root) or \
             any(c.lower_ in ("here", "there") and c.dep_ in ("advmod", "expl") for c in root.children):
