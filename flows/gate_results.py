@@ -50,9 +50,19 @@ def shipped_cache():
     return _shipped_cache()
 
 
+def adapted_layers(adapter_dir: Path) -> int | None:
+    """How many last blocks the adapter's LoRA layers cover (its adapter_config.json), None when not said."""
+    try:
+        layers = json.loads((adapter_dir / "adapter_config.json").read_text()).get("num_layers")
+    except (OSError, ValueError) as e:
+        raise IntegrityError(f"{adapter_dir / 'adapter_config.json'}: unreadable ({e})") from e
+    return layers if isinstance(layers, int) and layers > 0 else None
+
+
 def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], benchmark: list[Probe],
-                 text: str) -> Measurement:
-    """The gate's measurement of a registered version, cached by model content and inputs."""
+                 text: str, layers: int | None = None) -> Measurement:
+    """The gate's measurement of a registered version, cached by model content and inputs (`layers`: as
+    tasks.gating.measure's adapted_layers)."""
     from tasks.gating import inputs_sha256, measure, measure_new_facts
 
     key = inputs_sha256(benchmark, text, max_tokens=cfg.max_tokens, window=cfg.ppl_window)
@@ -61,7 +71,7 @@ def _measurement(version: registry.Version, cfg: GateConfig, facts: list[dict], 
     model, tok = load_model(version.path)
     pre = Measurement.model_validate(read_or_make_json("measurements", measurement_key(model_key, key), lambda: measure(
         model, tok, benchmark=benchmark, general_text=text, max_tokens=cfg.max_tokens, batch_size=cfg.batch_size,
-        window=cfg.ppl_window).model_dump(mode="json"), shipped=shipped_cache()))
+        window=cfg.ppl_window, adapted_layers=layers).model_dump(mode="json"), shipped=shipped_cache()))
     if facts:
         pre = pre.with_new_facts(measure_new_facts(model, tok, facts, max_tokens=cfg.max_tokens,
                                                    batch_size=cfg.batch_size))
@@ -76,10 +86,11 @@ def gate_task(home: Home, cfg: GateConfig, paraphrases: int, run_id: str, versio
 
     facts = held_out_facts(pairs, paraphrases)  # asked in a wording never trained
     benchmark, text = load_gate_inputs(cfg)
-    pre = _measurement(version, cfg, facts, benchmark, text)
+    layers = adapted_layers(adapter_dir)
+    pre = _measurement(version, cfg, facts, benchmark, text, layers)
     model, tok = load_model(version.path, adapter_dir=adapter_dir, fresh=True)
     post = measure(model, tok, benchmark=benchmark, general_text=text, new_facts=facts, max_tokens=cfg.max_tokens,
-                   batch_size=cfg.batch_size, window=cfg.ppl_window)
+                   batch_size=cfg.batch_size, window=cfg.ppl_window, adapted_layers=layers)
     decision = decide(pre, post, cfg)
     metrics = ("benchmark_pre", "benchmark_post", "benchmark_ratio", "ppl_pre", "ppl_post", "ppl_drift")
     values = decision.model_dump()

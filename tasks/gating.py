@@ -171,9 +171,15 @@ def measure_new_facts(model, tokenizer, new_facts: Sequence[dict], *, max_tokens
 
 
 def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, new_facts: Sequence[dict] = (),
-            max_tokens: int = 48, batch_size: int = 8, window: int = 512) -> Measurement:
-    """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision."""
+            max_tokens: int = 48, batch_size: int = 8, window: int = 512,
+            adapted_layers: int | None = None) -> Measurement:
+    """Benchmark score (overall, per category, per item), perplexity on general text, new-fact recall/precision.
+
+    `adapted_layers`: the number of last blocks a LoRA adapter covers (the candidate's, or the one the parent's
+    candidate will have); the general text's hidden states below them are kept across runs by those blocks'
+    weights (tasks.prefix.FrozenStates), so a candidate's perplexity runs only the adapted blocks."""
     from tasks.model.answering import answer_questions, perplexity
+    from tasks.prefix import FrozenStates
 
     facts = _new_fact_probes(new_facts)
     started = time.perf_counter()
@@ -182,7 +188,11 @@ def measure(model, tokenizer, *, benchmark: Sequence[Probe], general_text: str, 
     answers = answer_questions(model, tokenizer, [q.question for q in asked], max_tokens=max_tokens,
                                batch_size=batch_size, stop_when=_settled(asked))
     answered = time.perf_counter()
-    ppl = perplexity(model, tokenizer, general_text, window=window, stride=window)
+    frozen = None
+    if adapted_layers:
+        probe = list(tokenizer.encode(general_text[:400], add_special_tokens=False))[:16]
+        frozen = FrozenStates.build(model, adapted_layers, probe)
+    ppl = perplexity(model, tokenizer, general_text, window=window, stride=window, frozen=frozen)
     outcomes = _score(benchmark, answers[:len(benchmark)])
     correct = Counter(o["category"] for o in outcomes if o["outcome"] == "correct")
     total = Counter(o["category"] for o in outcomes)

@@ -14,6 +14,8 @@ runs the whole model each step. Imports MLX: imported by tasks.training after a 
 
 from __future__ import annotations
 
+import hashlib
+
 import mlx.core as mx
 import numpy as np
 
@@ -90,3 +92,93 @@ class SplitForward:
             s = states[i]
             rows.append(mx.pad(s, [(0, width - s.shape[0]), (0, 0)]) if s.shape[0] < width else s)
         return mx.stack(rows) if rows else mx.zeros((0, width, dim))
+
+
+def weights_key(model, frozen: int) -> str:
+    """sha256 of what the frozen prefix computes with: the embedding's and the first `frozen` blocks' parameters
+    (names, shapes, dtypes and bytes). Fusing a LoRA adapter on later blocks leaves it unchanged, so every
+    version trained that way from one root shares it."""
+    from mlx.utils import tree_flatten
+
+    inner = model.model
+    digest = hashlib.sha256(f"{type(model).__module__}.{type(model).__name__}:{frozen}".encode())
+    modules = [("embed_tokens", inner.embed_tokens)] + [(f"layers.{i}", b) for i, b in enumerate(inner.layers[:frozen])]
+    for prefix, module in modules:
+        for name, value in tree_flatten(module.parameters()):
+            # float32 holds every float dtype MLX loads exactly (numpy has no bfloat16)
+            array = np.array(value.astype(mx.float32) if mx.issubdtype(value.dtype, mx.floating) else value)
+            digest.update(f"{prefix}.{name}:{value.shape}:{value.dtype}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _has_lora(module) -> bool:
+    from mlx.utils import tree_flatten
+
+    return any(name.endswith("lora_a") for name, _ in tree_flatten(module.parameters()))
+
+
+class FrozenStates:
+    """The frozen prefix's output on fixed text windows, kept on disk by the prefix weights' content.
+
+    The gate measures perplexity of the parent and of the candidate (parent + a LoRA adapter on the last
+    `num_layers` blocks) on the same general text. Below those blocks both compute the same hidden states, and
+    so does every later version fused from adapters of that depth, so the prefix runs once per root model and
+    the candidate's perplexity runs only the adapted blocks and the head. Used by
+    tasks.model.answering.perplexity; `build` returns None where the split does not apply (then the whole model
+    runs)."""
+
+    def __init__(self, split: SplitForward, key: str, dtype):
+        self.split, self.key, self.dtype = split, key, dtype
+        self.path = None
+        self.states: dict[str, np.ndarray] = {}
+        self.added = False
+
+    @classmethod
+    def build(cls, model, num_layers: int, probe: list[int]) -> "FrozenStates | None":
+        """States for this model's prefix below its last `num_layers` blocks, if those blocks hold every LoRA
+        layer and the split reproduces the model's logits on `probe` (a few token ids); else None."""
+        inner = getattr(model, "model", None)
+        layers = getattr(inner, "layers", None)
+        if layers is None or not 0 < num_layers < len(layers) or any(
+                _has_lora(b) for b in layers[:len(layers) - num_layers]):
+            return None
+        split = SplitForward.build(model, num_layers, np.array([probe], np.int32))
+        if split is None:
+            return None
+        dtype = split.prefix(model, mx.array([probe[:2]])).dtype  # what the kept float32 states are cast back to
+        return cls(split, weights_key(model, split.frozen), dtype)
+
+    def open(self, ids: list[int], window: int, stride: int) -> None:
+        """Bind to one text's windows: read what an earlier run kept for them."""
+        from storage.cache import cached_path
+        from storage.ids import content_id
+
+        text_key = hashlib.sha256(np.asarray(ids, np.int64).tobytes()).hexdigest()
+        self.path = cached_path("prefix", content_id("s", self.key, text_key, window, stride), ".npz")
+        self.states, self.added = {}, False
+        if self.path.exists():
+            with np.load(self.path) as kept:
+                self.states = {name: kept[name] for name in kept.files}
+
+    def logits(self, model, spans: list[tuple[int, int]], inputs: mx.array) -> mx.array:
+        """The model's logits on `inputs` (one row per (begin, end) span), the prefix read where kept."""
+        names = [f"{b}-{e}" for b, e in spans]
+        if all(n in self.states for n in names):
+            h = mx.array(np.stack([self.states[n] for n in names])).astype(self.dtype)
+        else:
+            h = self.split.prefix(model, inputs)
+            mx.eval(h)
+            for r, n in enumerate(names):
+                self.states[n] = np.array(h[r].astype(mx.float32))
+            self.added = True
+        return self.split.head(model, self.split.tail(model, h))
+
+    def save(self) -> None:
+        """Keep the states computed since `open` (atomically)."""
+        from storage.atomic import atomic_path
+
+        if self.added and self.path is not None:
+            with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **self.states)
+            self.added = False

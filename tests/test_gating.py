@@ -213,6 +213,58 @@ def test_batched_answers_equal_single_prompt_greedy_generate(model):
               for q in questions]
     assert batched == single
     assert "Paris" in batched[0] and "5" in batched[1]
+    # with stop_when the prompts' common beginning (the template's system block) is run once and shared
+    shared = answer_questions(*model, questions, max_tokens=24, batch_size=2, stop_when=lambda i, text: False)
+    assert shared == single
+
+
+def test_the_shared_beginning_leaves_every_prompt_a_token_of_its_own():
+    from tasks.model.answering import shared_prefix
+
+    assert shared_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert shared_prefix([[1, 2, 3], [1, 2, 3], [1, 2, 3, 4]]) == 2  # the shortest keeps its last token
+    assert shared_prefix([[7, 1], [8, 1]]) == 0
+    assert shared_prefix([[1, 2, 3]]) == 0  # one prompt: nothing to share
+
+
+@pytest.mark.model
+def test_the_candidates_perplexity_reads_the_frozen_prefix_kept_by_the_parents_weights(
+        converted_model_dir, gate_inputs, tmp_path, monkeypatch):
+    """A candidate's blocks below its adapter are the parent's: their states on the general text are computed
+    once, kept on disk by those blocks' weights, and the perplexity from them is the whole model's."""
+    import mlx.core as mx
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from tasks.model.answering import perplexity
+    from tasks.prefix import FrozenStates, weights_key
+
+    monkeypatch.setenv("SLOWWAVE_CACHE", str(tmp_path / "cache"))
+    model, tok = load(str(converted_model_dir))
+    _, text = gate_inputs
+    text = text[:3000]  # ~600 tokens: two windows of 512
+    base_key = weights_key(model, 22)
+    linear_to_lora_layers(model, 8, {"rank": 4, "scale": 8.0, "dropout": 0.0})
+    mx.random.seed(3)
+    for block in model.model.layers[-8:]:  # a trained adapter: B is no longer zero
+        block.self_attn.q_proj.lora_b = 0.02 * mx.random.normal(block.self_attn.q_proj.lora_b.shape)
+    assert weights_key(model, 22) == base_key  # the adapter is above the prefix
+    probe = list(tok.encode(text[:200], add_special_tokens=False))[:16]
+    assert FrozenStates.build(model, 4, probe) is None  # adapted blocks inside the would-be prefix
+    whole = perplexity(model, tok, text, window=512, stride=512)
+    cold = FrozenStates.build(model, 8, probe)
+    first = perplexity(model, tok, text, window=512, stride=512, frozen=cold)
+    kept = sorted((tmp_path / "cache" / "prefix").glob("*.npz"))
+    assert len(kept) == 1 and cold.states and set(cold.states) == {"0-512", f"512-{whole['text_tokens']}"}
+    warm = FrozenStates.build(model, 8, probe)
+    again = perplexity(model, tok, text, window=512, stride=512, frozen=warm)
+    assert warm.states.keys() == cold.states.keys() and not warm.added  # read back, nothing computed
+    for result in (first, again):
+        assert result["ppl"] == pytest.approx(whole["ppl"], rel=1e-5)
+        assert result["tokens"] == whole["tokens"]
+    # other prefix weights are another entry: a changed embedding is never read as this one
+    model.model.embed_tokens.weight = model.model.embed_tokens.weight * 1.01
+    assert weights_key(model, 22) != base_key
 
 
 def test_a_reply_is_settled_only_when_more_words_cannot_change_its_score():

@@ -10,8 +10,9 @@ batch could in principle still flip a near-tie between two tokens.
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from tasks.model.blas import ensure_fast_blas
 
@@ -26,6 +27,9 @@ try:
     from mlx_lm import batch_generate
 except ImportError:  # older mlx-lm releases: fall back to one prompt at a time
     batch_generate = None
+
+if TYPE_CHECKING:
+    from tasks.prefix import FrozenStates
 
 Chat = list[dict[str, str]]
 
@@ -81,15 +85,53 @@ def generate_chats(model, tokenizer, chats: Sequence[Chat], *, max_tokens: int =
     return [(reply_prefix + text).strip() for text in response.texts]
 
 
+SHARED_MIN = 8  # tokens: a shorter common beginning is not worth a cache of its own
+
+
+def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many first tokens every prompt shares, leaving each at least one token of its own."""
+    if len(prompts) < 2:
+        return 0
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for i in range(n):
+        if any(p[i] != first[i] for p in prompts):
+            return i
+    return max(n, 0)
+
+
+def _prefix_caches(model, tokens: list[int], copies: int) -> list[list[Any]] | None:
+    """`copies` KV caches that all hold `tokens` already processed (one forward pass for all), or None where the
+    model's cache is not the plain KVCache that batches with a history."""
+    from mlx_lm.models.cache import KVCache, make_prompt_cache
+
+    cache = make_prompt_cache(model)
+    if not all(type(c) is KVCache for c in cache):
+        return None
+    model(mx.array([tokens]), cache=cache)
+    mx.eval([c.state for c in cache])
+    # Shallow copies share the arrays: the generator merges caches into new batch arrays and never writes to
+    # the ones it is given, so one prefix's keys and values serve every prompt.
+    return [[copy.copy(c) for c in cache] for _ in range(copies)]
+
+
 def _generate_until(model, tokenizer, prompts: list[list[int]], max_tokens: int, batch_size: int, sampler,
                     stop_when: Callable[[int, str], bool]) -> list[str]:
-    """batch_generate's continuous batching (mlx-lm's BatchGenerator), with each reply also ended by stop_when."""
+    """batch_generate's continuous batching (mlx-lm's BatchGenerator), with each reply also ended by stop_when.
+
+    The beginning all prompts share (the chat template's system block, ~60% of a short question's tokens) is
+    run through the model once and each prompt's own tokens continue from its keys and values."""
     from mlx_lm.generate import BatchGenerator
 
     gen = BatchGenerator(model, stop_tokens=[[t] for t in tokenizer.eos_token_ids], sampler=sampler,
                          max_tokens=max_tokens, prefill_batch_size=batch_size, completion_batch_size=batch_size)
     try:
-        uids = gen.insert(prompts, [max_tokens] * len(prompts))
+        n = shared_prefix(prompts)
+        caches = _prefix_caches(model, prompts[0][:n], len(prompts)) if n >= SHARED_MIN else None
+        if caches is None:
+            uids = gen.insert(prompts, [max_tokens] * len(prompts))
+        else:
+            uids = gen.insert([p[n:] for p in prompts], [max_tokens] * len(prompts), caches=caches,
+                              all_tokens=[list(p[:n]) for p in prompts])
         index = {uid: i for i, uid in enumerate(uids)}
         tokens: dict[int, list[int]] = {uid: [] for uid in uids}
         while responses := gen.next_generated():
@@ -142,22 +184,29 @@ def _windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, in
     return out
 
 
-def _window_nll(model, batch: mx.array, first: int) -> mx.array:
-    """Summed next-token NLL over positions ≥ `first` of each row of `batch` (float32)."""
-    logits = model(batch[:, :-1]).astype(mx.float32)
+def _window_nll(logits: mx.array, batch: mx.array, first: int) -> mx.array:
+    """Summed next-token NLL over positions ≥ `first` of each row of `batch`, from the logits on its inputs
+    (batch[:, :-1]), in float32."""
+    logits = logits.astype(mx.float32)
     targets = batch[:, 1:]
     losses = nn.losses.cross_entropy(logits[:, first - 1:], targets[:, first - 1:], reduction="none")
     return losses.sum(axis=1)
 
 
-def perplexity(model, tokenizer, text: str, *, window: int = 512, stride: int = 512, batch_size: int = 2) -> dict:
-    """Perplexity of `text` in windows: {tokens scored, text_tokens, windows, nll (mean, nats), ppl}."""
+def perplexity(model, tokenizer, text: str, *, window: int = 512, stride: int = 512, batch_size: int = 2,
+               frozen: FrozenStates | None = None) -> dict:
+    """Perplexity of `text` in windows: {tokens scored, text_tokens, windows, nll (mean, nats), ppl}.
+
+    With `frozen` (tasks.prefix.FrozenStates for this model) the windows' hidden states below the adapted
+    blocks are read from where an earlier run kept them (or computed and kept), and only the rest runs."""
     if window < 2 or not 1 <= stride <= window:
         raise ValueError(f"need window ≥ 2 and 1 ≤ stride ≤ window (got window={window}, stride={stride})")
     ids = list(tokenizer.encode(text, add_special_tokens=False))
     if len(ids) < 2:
         raise ValueError(f"text has {len(ids)} token(s); perplexity needs at least 2")
     spans = _windows(len(ids), window, stride)
+    if frozen is not None:
+        frozen.open(ids, window, stride)
     total, scored = 0.0, 0
     # Windows of the same shape and scored range run as one batch; in practice that is every window
     # but the first (when stride < window) and the last (shorter).
@@ -168,10 +217,13 @@ def perplexity(model, tokenizer, text: str, *, window: int = 512, stride: int = 
         for i in range(0, len(members), batch_size):
             chunk = members[i:i + batch_size]
             batch = mx.array([ids[b:e] for b, e in chunk])
-            sums = _window_nll(model, batch, offset)
+            logits = model(batch[:, :-1]) if frozen is None else frozen.logits(model, chunk, batch[:, :-1])
+            sums = _window_nll(logits, batch, offset)
             mx.eval(sums)
             total += float(sums.sum().item())
             scored += (length - offset) * len(chunk)
+    if frozen is not None:
+        frozen.save()
     nll = total / scored
     ppl = math.exp(nll) if nll < 700 else math.inf  # exp overflows a float near 709; NaN stays NaN below
     if math.isnan(nll):
