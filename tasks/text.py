@@ -43,8 +43,27 @@ def match_form(text: str) -> str:
     return " ".join(_WORD.findall(_NUMBER_SEP.sub("", fold(text))))
 
 
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+    "seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+NUMBER_WORDS = {**{w: i for i, w in enumerate(_UNITS)}, **{w: 20 + 10 * i for i, w in enumerate(_TENS)}}
+
+
+def number_digits(text: str) -> str | None:
+    """A whole number under 100 written in words, as digits ('eleven' -> '11', 'forty-two' -> '42'); None when
+    text is anything else."""
+    words = _NON_WORD.sub(" ", fold(text)).split()
+    if len(words) == 1 and words[0] in NUMBER_WORDS:
+        return str(NUMBER_WORDS[words[0]])
+    if len(words) == 2 and words[0] in _TENS and words[1] in _UNITS[1:10]:
+        return str(NUMBER_WORDS[words[0]] + NUMBER_WORDS[words[1]])
+    return None
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def normalize_value(text: str) -> str:
-    """A value's key form: folded, punctuation as single spaces, no leading articles or ordinal suffixes."""
+    """A value's key form: folded, punctuation as single spaces, no leading articles or ordinal suffixes; a
+    number in words as digits (so 'eleven' and '11' are one value)."""
     s = _NON_WORD.sub(" ", _ORDINAL.sub(r"\1", fold(text)))
-    return _ARTICLES.sub("", s.strip())
+    s = _ARTICLES.sub("", s.strip())
+    return number_digits(s) or s

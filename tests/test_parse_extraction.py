@@ -50,7 +50,7 @@ from collections import Counter  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
 
-from extraction_sentences import PARSE_CASES, PARSE_NO_FACT  # noqa: E402
+from extraction_sentences import OTHER_VOICES, OTHER_VOICES_NO_FACT, PARSE_CASES, PARSE_NO_FACT  # noqa: E402
 from helpers_exchanges import exchanges_from_texts  # noqa: E402
 from tasks.extraction import ExtractionConfig, extract_template_pairs, merge_candidates  # noqa: E402
 from tasks.text import normalize_value  # noqa: E402
@@ -128,13 +128,30 @@ def test_the_regex_value_stands_where_both_extractors_find_a_fact_type():
     assert sorted((r["fact_type"], r["value"]) for r in rows) == [("hometown", "São Paulo"), ("job", "nurse")]
 
 
+@pytest.mark.parametrize("text, fact", OTHER_VOICES, ids=[f"{f[0]}:{t[:30]}" for t, f in OTHER_VOICES])
+def test_phrasings_of_other_voices_reach_a_fact(text, fact):
+    keys = _keys(_parsed(text, cfg=ExtractionConfig()))
+    ftype, subject, value = fact
+    assert (ftype, subject, normalize_value(value)) in keys, sorted(keys)
+
+
+@pytest.mark.parametrize("text, fact_type", OTHER_VOICES_NO_FACT)
+def test_near_misses_of_other_voices_give_no_fact_of_that_type(text, fact_type):
+    assert not [k for k in _keys(_parsed(text, cfg=ExtractionConfig())) if k[0] == fact_type]
+
+
+def test_a_life_one_used_to_live_is_where_one_moved_from_not_a_home():
+    keys = _keys(_parsed("I used to live in Oslo before moving here", cfg=ExtractionConfig()))
+    assert ("moved_from", "user", "oslo") in keys and not [k for k in keys if k[0] == "residence"]
+
+
 def test_the_parser_adds_what_the_regexes_miss():
     texts = ("I'm Priya, Priya Nair", "my other half teaches piano", "grew up just outside Cork",
              "I get up at six every day")
     both = _keys(_parsed(*texts, cfg=ExtractionConfig(statements=False)))
     regex = _keys(_parsed(*texts, cfg=ExtractionConfig(parse=False, statements=False)))
     assert {("name", "user", "priya nair"), ("family_job", "partner", "piano teacher"), ("hometown", "user", "cork"),
-            ("wake_time", "user", "six")} <= both - regex
+            ("wake_time", "user", "6")} <= both - regex  # 'six' and '6' are one value
 
 
 BAD_INPUT = [

@@ -47,6 +47,14 @@ TRAVEL = frozenset("go fly head travel drive".split())
 # States that hold now only when said in the present ('I lived in Paris' is not where they live).
 PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
                          "base".split())
+DEGREES = frozenset("degree masters master's phd doctorate ba bsc ma msc mba diploma bachelors bachelor's "
+                    "ba(hons)".split())
+LESSONS = frozenset("lesson class course".split())
+SPORT_ING = frozenset("swimming running cycling climbing bouldering skiing snowboarding surfing rowing sailing "
+                      "kayaking skating jogging".split())
+FEAR_NOUNS = frozenset("phobia fear terror".split())
+FEAR_VERBS = frozenset("terrify scare frighten petrify".split())
+TONGUES = frozenset("tongue language".split())
 NOT_VALUE = frozenset("it that this them you him her us one thing things stuff something everything anything".split())
 
 
@@ -147,6 +155,51 @@ def _called(tok) -> str | None:
     return None
 
 
+def _place(o) -> Value | None:
+    """A place ('Cork'), or the name a place noun is given ('a small town called Tralee')."""
+    v = place_value(o)
+    if v is None:
+        for c in o.children:
+            if c.dep_ == "acl" and c.lower_ in ("called", "named") and \
+                    (obj := _child(c, "oprd", "attr", "dobj", "npadvmod")) is not None:
+                return name_value(obj)
+    return v
+
+
+def _instrument(who: Who, c, off: int, s0: int = 0) -> Fact:
+    v = Value(c.text, c.idx - s0, c.idx - s0 + len(c.text))
+    if who.kind == "user":
+        return _fact("instrument", "user", v, off, "What instrument do you play?", "You play the {v}.")
+    return _fact("instrument", who.subject, v, off, "What instrument does your {w} play?", "Your {w} plays the {v}.",
+                 member=who.name, w=_who_label(who))
+
+
+def _side_facts(pred, who: Who, off: int) -> list[Fact]:
+    """What an object says whatever the verb: lessons in a language or an instrument ('I've been taking Spanish
+    lessons', 'she has piano lessons'), a degree's subject ('I did a degree in history'), a fear one has ('I have
+    a phobia of needles')."""
+    out: list[Fact] = []
+    lemma, user = pred.lemma_.lower(), who.kind == "user"
+    for o in [c for c in pred.children if c.dep_ == "dobj"]:
+        word = o.lemma_.lower()
+        if word in LESSONS and lemma in ("take", "have", "do", "start", "attend", "begin") and pred.tag_ != "VBD":
+            for m in o.children:
+                if m.dep_ not in ("amod", "compound", "nmod"):
+                    continue
+                if language(m) and user:
+                    out.append(_fact("language_learning", "user", _word(m), off, *LEARN_QA))
+                elif m.lower_ in INSTRUMENTS:
+                    out.append(_instrument(who, m, off))
+        elif o.lower_ in DEGREES and user:
+            out += [_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}.")
+                    for i in _preps(o, "in") or _preps(pred, "in")
+                    if not i.ent_type_ and i.pos_ != "PROPN" and (v := np_value(i))]
+        elif word in FEAR_NOUNS and user and lemma in ("have", "get") and pred.tag_ != "VBD":
+            out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
+                    for i in _preps(o, "of", deps=("pobj", "pcomp")) for c in conjuncts(i) if (v := np_value(c))]
+    return out
+
+
 def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     """The facts one stated, real clause gives about who."""
     lemma, neg = pred.lemma_.lower(), negated(pred)
@@ -156,6 +209,13 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
 
     def val(v: Value | None) -> Value | None:
         return None if v is None or v.text.lower() in NOT_VALUE else Value(v.text, v.start - s0, v.end - s0)
+
+    if pred.dep_ == "xcomp" and pred.head.lemma_.lower() == "use" and pred.head.tag_ == "VBD":
+        # 'I used to live in Oslo': where they moved from; whatever else one used to do is not so now
+        return [_fact("moved_from", "user", v, off, "Where did you move from?", "You moved from {v}.")
+                for o in _preps(pred, "in") if (v := val(_place(o)))] if lemma == "live" and user and not neg else []
+    if not neg and (user or member):
+        out += [f for f in _side_facts(pred, who, off) if f.value and f.value.lower() not in NOT_VALUE]
 
     if lemma == "be":
         attr, acomp = _child(pred, "attr"), _child(pred, "acomp")
@@ -177,6 +237,10 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 attr.pos_ == "PROPN" and (v := val(np_value(attr))) and v.text[:1].isupper():
             kind, qa = MAKES[who.subject]  # 'our car is a Skoda Octavia', 'my laptop is a ThinkPad T14'
             return [_fact("possession", kind, v, off, *qa)]
+        if who.kind == "pet" and attr is not None and not neg and (pk := pet_kind(attr)) and pk[1] and \
+                pk[0] == who.subject and (v := val(np_value(attr, right=False))):
+            return [_fact("pet_breed", who.subject, v, off, "What breed is your {k}?", "Your {k} is {a} {v}.",
+                          k=who.subject)]  # 'our dog is a border collie'
         if attr is not None and not neg:
             if user and attr.pos_ == "PROPN" and language(attr) is None and (v := val(name_value(attr))):
                 full = next((val(name_value(c)) for c in attr.children if c.dep_ == "appos"), None)
@@ -234,11 +298,11 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         return out
     if pred.tag_ == "VBD" and lemma in PRESENT_ONLY:  # 'I played the violin', 'I lived in Paris': no longer
         return out
-    if lemma in ("live", "base", "move", "settle", "relocate") and (user or member):
+    if lemma in ("live", "base", "move", "settle", "relocate", "reside") and (user or member):
         for o in _preps(pred, "in", "near", "outside", "to", "by", "around"):
             if lemma == "move" and o.head.lower_ != "to":
                 continue
-            if v := val(place_value(o)):
+            if v := val(_place(o)):
                 out.append(_fact("residence", "user", v, off, *LIVE_QA) if user else
                            _fact("family_home", who.subject, v, off, "Where does your {w} live?",
                                  "Your {w} lives in {v}.", member=who.name, w=_who_label(who)))
@@ -253,7 +317,13 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif (lemma in ("grow", "raise", "come") or lemma in ("bear", "breed") and pred.tag_ == "VBN") and user:
         words = ("from",) if lemma == "come" else ("in", "outside", "near", "around", "on", "by")
         out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, *words)
-                if (v := val(place_value(o))) and not o.like_num and o.ent_type_ != "DATE"]
+                if (v := val(_place(o))) and not o.like_num and o.ent_type_ != "DATE"]
+    elif lemma == "graduate" and user:  # 'I graduated from McGill'
+        out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
+                for o in _preps(pred, "from") if o.pos_ == "PROPN" and o.ent_type_ not in ("DATE", "GPE")
+                and (v := val(place_value(o)))]
+    elif lemma == "go" and user and (x := _child(pred, "xcomp")) is not None and x.lower_ in SPORT_ING:
+        out.append(_fact("sport", "user", val(_word(x, s0)), off, "What sport do you do?", "You go {v}."))
     elif lemma == "work" and user:
         out += [_fact("job", "user", v, off, *JOB_QA) for o in _preps(pred, "as") if (v := val(np_value(o, False)))]
         out += [_fact("workplace", "user", v, off, *WORK_QA) for o in _preps(pred, "at", "for")
@@ -281,10 +351,15 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif lemma == "train" and user and pred.tag_ in ("VBD", "VBN"):  # 'I trained in law at Trinity College'
         out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                 for o in _preps(pred, "at") if o.ent_type_ == "ORG" and (v := val(place_value(o)))]
+    elif lemma in ("learn", "practise", "practice") and member:  # 'my daughter's learning the violin'
+        out += [_instrument(who, c, off, s0) for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o)
+                if c.lower_ in INSTRUMENTS]
     elif lemma in ("study", "learn", "practise", "practice") and user:
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
-                if language(c) and lemma != "practice" or language(c) and pred.tag_ == "VBG":
+                if c.lower_ in INSTRUMENTS and lemma != "study":  # 'i've been learning piano since lockdown'
+                    out.append(_instrument(who, c, off, s0))
+                elif language(c) and lemma != "practice" or language(c) and pred.tag_ == "VBG":
                     out.append(_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA))
                 elif lemma == "study" and (v := val(np_value(c))):
                     out.append(_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}."))
@@ -352,6 +427,18 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         elif v and who.kind == "thing":
             out.append(_fact("possession_name", who.subject, v, off, "What is your {t} called?",
                              "Your {t} is called {v}.", t=who.subject))
+    elif lemma in ("call", "name") and user and (obj := _child(pred, "dobj")) is not None and \
+            owned_by_user(obj) and (name := _child(pred, "oprd")) is not None and (v := val(name_value(name))):
+        # 'I named my bike Rocket', 'we called our puppy Juno'
+        if rel := relation(obj):
+            out.append(_fact("family_name", rel, v, off, "What is your {rel}'s name?", "Your {rel}'s name is {v}.",
+                             member=v.text, rel=rel))
+        elif pk := pet_kind(obj):
+            out.append(_fact("pet_name", pk[0], v, off, "What is your {k}'s name?", "Your {k}'s name is {v}.",
+                             member=v.text, k=pk[0]))
+        elif obj.lower_ not in OTHERS:
+            out.append(_fact("possession_name", obj.lower_, v, off, "What is your {t} called?",
+                             "Your {t} is called {v}.", t=obj.lower_))
     elif lemma == "call" and (obj := _child(pred, "dobj")) is not None and obj.lower_ == "me":
         name = _child(pred, "oprd", "attr", "ccomp", "xcomp")
         if name is not None and (v := val(name_value(name))):
@@ -443,8 +530,23 @@ def _apostrophe_is(sent, ctx: Context) -> list[Fact]:
     return out
 
 
+GREETINGS = frozenset("hi hello hey hiya heya howdy morning evening afternoon greetings yo".split())
+GREETED = frozenset("all there everyone everybody folks again".split())
+
+
 def _introduced(sent) -> list[Fact]:
-    """'Priya here.', 'Rosalind here, Rosalind Achterberg': a person giving their name as they start."""
+    """'Priya here.', 'Rosalind here, Rosalind Achterberg', 'Hiya, Marta here!': a person giving their name as
+    they start."""
+    words = [t for t in sent if not t.is_punct]
+    k = 0
+    while k < len(words) and (words[k].lower_ in GREETINGS or k and words[k].lower_ in GREETED):
+        k += 1
+    if 0 < k < len(words) - 1 and words[k].pos_ == "PROPN" and words[k].text[:1].isupper():
+        end = k + 1 if words[k + 1].lower_ == "here" else k + 2  # 'Hi all, Tom here', 'hey, Ana Silva here'
+        if end < len(words) and words[end].lower_ == "here" and words[end - 1].pos_ == "PROPN" and \
+                words[end - 1].text[:1].isupper() and end + 1 == len(words):
+            span = sent.doc[words[k].i:words[end - 1].i + 1]
+            return [_fact("name", "user", Value(span.text, span.start_char, span.end_char), 0, *NAME_QA)]
     first = next((t for t in sent if not t.is_punct and t.dep_ not in ("intj",)), None)
     if first is None or first.dep_ != "ROOT" or not any(c.lower_ == "here" and c.dep_ == "advmod"
                                                           for c in first.children):
@@ -478,11 +580,47 @@ def _drinks(sent, ctx: Context) -> list[Fact]:
     return out
 
 
+def _about_me(sent) -> list[Fact]:
+    """Facts about the person where they are not the subject: 'heights terrify me', 'Welsh is my mother
+    tongue', 'as a 27-year-old I should know better'."""
+    out = []
+    for pred in predicates(sent):
+        if negated(pred) or hypothetical(pred) or question(pred) or pred.tag_ == "VBD":
+            continue
+        subj = _child(pred, "nsubj")
+        if subj is None:
+            continue
+        lemma = pred.lemma_.lower()
+        if lemma in FEAR_VERBS and any(c.dep_ == "dobj" and c.lower_ == "me" for c in pred.children):
+            out += [_fact("fear", "user", v, 0, "What are you afraid of?", "You are afraid of {sv}.")
+                    for c in conjuncts(subj) if c.pos_ != "PRON" and (v := np_value(c))]
+        elif lemma == "be" and language(subj) and (attr := _child(pred, "attr")) is not None and \
+                attr.lower_ in TONGUES and owned_by_user(attr) and \
+                any(c.lower_ in ("mother", "first", "native") for c in attr.children):
+            out.append(_fact("native_language", "user", _word(subj), 0, "What is your native language?",
+                             "Your native language is {v}."))
+    for tok in sent:
+        if tok.dep_ == "ROOT" and tok.pos_ == "PROPN" and any(  # "the name's Declan" (the 's read as possessive)
+                c.dep_ == "poss" and c.lower_ == "name" and any(d.lower_ in ("the", "my") for d in c.children)
+                for c in tok.children) and (v := name_value(tok)):
+            out.append(_fact("name", "user", v, 0, *NAME_QA))
+    for tok in sent:  # 'as a 27-year-old': the age in a description of oneself
+        if tok.lower_ == "old" and tok.dep_ == "pobj" and tok.head.lower_ == "as" and \
+                (year := next((c for c in tok.children if c.lower_ in ("year", "years")), None)) is not None and \
+                (num := next((c for c in year.children if c.dep_ == "nummod" and number(c)), None)) is not None:
+            pred = tok.head.head
+            if pred.pos_ in ("VERB", "AUX") and not question(pred) and \
+                    any(c.dep_ == "nsubj" and c.lower_ == "i" for c in pred.children):
+                out += _age(USER, _word(num), 0)
+    return out
+
+
 def sentence_facts(sent, off: int, ctx: Context) -> tuple[list[Fact], bool]:
     """(facts, whether some stated real clause is the person's own) of one parsed sentence at offset off."""
     out = noun_facts(sent, off, ctx) if len(sent) else []
     own = False
-    out += _apostrophe_is(sent, ctx) + colon_list_facts(sent) + _introduced(sent) + _drinks(sent, ctx)
+    out += _apostrophe_is(sent, ctx) + colon_list_facts(sent) + _introduced(sent) + _drinks(sent, ctx) + \
+        _about_me(sent)
     for pred in predicates(sent):
         if hypothetical(pred) or question(pred):
             continue

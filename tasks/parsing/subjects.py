@@ -36,11 +36,16 @@ USER = Who("user")
 OTHER = Who("other")
 
 
+YOUNG = frozenset("little baby eldest oldest youngest middle teenage".split())
+
+
 def relation(tok) -> str | None:
     """The relation a noun names ('mum' -> 'mother', 'other half' -> 'partner'), or None."""
     word = tok.lower_
     if word == "half" and any(c.lower_ in ("other", "better") for c in tok.children):
         return "partner"
+    if word in ("boy", "lad") or word == "girl" and any(c.lower_ in YOUNG for c in tok.children):
+        return "son" if word != "girl" else "daughter"  # 'my little boy Sam', 'our eldest girl'
     word = REL_ALIAS.get(word, word)
     if word in ("kids", "children"):
         return "child"
