@@ -25,7 +25,7 @@ INSTRUMENTS = frozenset("piano guitar violin cello drums bass flute saxophone sa
 SPORTS = frozenset("tennis football soccer basketball volleyball golf badminton squash hockey rugby baseball cricket "
                    "chess padel handball netball softball lacrosse pickleball darts snooker pool bowls croquet curling "
                    "polo ping-pong".split())
-DIETS = frozenset("vegan vegetarian pescatarian pescetarian keto kosher halal".split())
+DIETS = frozenset("vegan vegetarian veggie pescatarian pescetarian keto kosher halal".split())
 FEAR_WORDS = frozenset("afraid scared terrified frightened petrified phobic".split())
 LIKE = {"love": "love", "like": "like", "enjoy": "enjoy", "adore": "adore", "prefer": "prefer"}
 DISLIKE = frozenset("hate dislike detest loathe despise".split())
@@ -55,6 +55,8 @@ SPORT_ING = frozenset("swimming running cycling climbing bouldering skiing snowb
 FEAR_NOUNS = frozenset("phobia fear terror".split())
 FEAR_VERBS = frozenset("terrify scare frighten petrify".split())
 TONGUES = frozenset("tongue language".split())
+PASSIONS = frozenset("passion hobby obsession thing".split())
+WORKMATES = frozenset("boss manager colleague colleagues coworker coworkers co-worker co-workers team".split())
 NOT_VALUE = frozenset("it that this them you him her us one thing things stuff something everything anything".split())
 
 
@@ -190,10 +192,18 @@ def _side_facts(pred, who: Who, off: int) -> list[Fact]:
                     out.append(_fact("language_learning", "user", _word(m), off, *LEARN_QA))
                 elif m.lower_ in INSTRUMENTS:
                     out.append(_instrument(who, m, off))
+        elif o.lower_ == "years" and lemma == "have" and user and pred.tag_ in ("VBP", "VB") and \
+                all(c.dep_ == "nummod" for c in o.children) and \
+                all(c.dep_ in ("nsubj", "dobj", "punct", "aux") for c in pred.children) and \
+                (num := next((c for c in o.children if number(c)), None)) is not None:
+            out += _age(who, _word(num), off)  # 'i have 29 years' (a learner's 'I am 29')
         elif o.lower_ in DEGREES and user:
             out += [_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}.")
                     for i in _preps(o, "in") or _preps(pred, "in")
                     if not i.ent_type_ and i.pos_ != "PROPN" and (v := np_value(i))]
+            out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
+                    for i in _preps(o, "at") or _preps(pred, "at")  # 'I did my PhD at ETH Zurich'
+                    if i.pos_ == "PROPN" and i.ent_type_ not in ("DATE", "TIME") and (v := place_value(i))]
         elif word in FEAR_NOUNS and user and lemma in ("have", "get") and pred.tag_ != "VBD":
             out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
                     for i in _preps(o, "of", deps=("pobj", "pcomp")) for c in conjuncts(i) if (v := np_value(c))]
@@ -239,16 +249,24 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             return [_fact("possession", kind, v, off, *qa)]
         if who.kind == "pet" and attr is not None and not neg and (pk := pet_kind(attr)) and pk[1] and \
                 pk[0] == who.subject and (v := val(np_value(attr, right=False))):
-            return [_fact("pet_breed", who.subject, v, off, "What breed is your {k}?", "Your {k} is {a} {v}.",
-                          k=who.subject)]  # 'our dog is a border collie'
+            out.append(_fact("pet_breed", who.subject, v, off, "What breed is your {k}?", "Your {k} is {a} {v}.",
+                             k=who.subject))  # 'our dog is a border collie'
+            if (name := _called(attr)) is not None:  # 'my dog is a spaniel called Rufus'
+                out.append(_fact("pet_name", who.subject, Value(name, -off, -off), off, "What is your {k}'s name?",
+                                 "Your {k}'s name is {v}.", member=name, k=who.subject))
+            return out
         if attr is not None and not neg:
-            if user and attr.pos_ == "PROPN" and language(attr) is None and (v := val(name_value(attr))):
+            if user and attr.pos_ == "PROPN" and language(attr) is None and (v := val(name_value(attr))) and \
+                    not any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in attr.children):  # 'a Leo': a sign
                 full = next((val(name_value(c)) for c in attr.children if c.dep_ == "appos"), None)
                 if full is not None and full.text.split()[0] == v.text.split()[0]:
                     v = full
                 out.append(_fact("name", "user", v, off, *NAME_QA))
             elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD" and not will(pred):
                 out += _age(who, Value(num, attr.idx - s0, attr.idx - s0 + len(attr.text)), off)
+            elif attr.lower_ == "student" and user and pred.tag_ != "VBD":  # 'a student at the uni of Leeds'
+                out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
+                        for o in _preps(attr, "at") if (v := val(place_value(o)))]
             elif _job(attr) and (v := val(np_value(attr, right=False))):
                 if user and pred.tag_ != "VBD":  # 'I was a pharmacist': not what they do now
                     out.append(_fact("job", "user", v, off, *JOB_QA))
@@ -269,9 +287,10 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             if word == "allergic":
                 out += [_fact("allergy", "user", v, off, *ALLERGY_QA) for o in _preps(acomp, "to")
                         for c in conjuncts(o) if (v := val(np_value(c)))]
-            elif word in FEAR_WORDS:
+            elif word in FEAR_WORDS:  # 'scared of snakes', 'scared stiff of snakes'
+                heads = [acomp] + [c for c in acomp.children if c.dep_ in ("oprd", "advmod", "acomp")]
                 out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
-                        for o in _preps(acomp, "of", deps=("pobj", "pcomp")) for c in conjuncts(o)
+                        for h in heads for o in _preps(h, "of", deps=("pobj", "pcomp")) for c in conjuncts(o)
                         if (v := val(np_value(c)))]
             elif word in FOND:
                 out += [_fact("likes", "user", v, off, "Do you like {sv}?", "Yes, you are {w} {p} {sv}.",
@@ -289,6 +308,10 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         if user and not neg:
             out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, "from")
                     if (v := val(place_value(o)))]
+            if pred.tag_ == "VBN" and any(c.ent_type_ == "DATE" for f in _preps(pred, "for") for c in f.subtree):
+                # "I've been in Singapore for six years now": where they live
+                out += [_fact("residence", "user", v, off, *LIVE_QA) for o in _preps(pred, "in")
+                        if o.ent_type_ in ("GPE", "LOC") and (v := val(place_value(o)))]
             out += [_fact("hobby", "user", v, off, "What is one of your hobbies?", "You are into {sv}.")
                     for o in _preps(pred, "into") for c in conjuncts(o) if (v := val(np_value(c)))]
             if any(c.lower_ in ("up", "awake") for c in pred.children):  # 'I'm usually awake by half five'
@@ -324,8 +347,10 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 and (v := val(place_value(o)))]
     elif lemma == "go" and user and (x := _child(pred, "xcomp")) is not None and x.lower_ in SPORT_ING:
         out.append(_fact("sport", "user", val(_word(x, s0)), off, "What sport do you do?", "You go {v}."))
-    elif lemma == "work" and user:
-        out += [_fact("job", "user", v, off, *JOB_QA) for o in _preps(pred, "as") if (v := val(np_value(o, False)))]
+    elif (lemma == "work" or lemma == "employ" and pred.tag_ == "VBN") and user:
+        # 'I work as a nurse', 'employed as a civil servant', 'working like software engineer' (a learner's 'as')
+        out += [_fact("job", "user", v, off, *JOB_QA) for o in _preps(pred, "as", "like")
+                if (o.head.lower_ == "as" or _job(o)) and (v := val(np_value(o, False)))]
         out += [_fact("workplace", "user", v, off, *WORK_QA) for o in _preps(pred, "at", "for")
                 if (v := val(place_value(o)))]
     elif lemma in ("have", "own", "rent") and user and pred.tag_ != "VBD":
@@ -369,8 +394,14 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                     for o in places if (v := val(place_value(o))) and o.ent_type_ != "DATE"]
     elif lemma == "speak" and user:
-        out += [_fact("language_spoken", "user", _word(c, s0), off, *SPEAK_QA)
+        objs = [o for o in pred.children if o.dep_ == "dobj"]
+        objs += [a for o in objs if o.lemma_.lower() == "language" for a in o.children if a.dep_ == "appos"]
+        out += [_fact("language_spoken", "user", _word(c, s0), off, *SPEAK_QA)  # 'three languages - English, ...'
+                for o in objs for c in conjuncts(o) if language(c)]
+    elif lemma == "pick" and user and any(c.lower_ == "up" for c in pred.children) and pred.tag_ != "VBD":
+        out += [_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA)  # "I'm picking up some Korean"
                 for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if language(c)]
+
     elif lemma == "play" and (user or member):
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
@@ -488,11 +519,11 @@ def _timeish(tok) -> bool:
     return any(ch.isdigit() for ch in tok.text) or tok.lower_ in TIME_WORDS
 
 
-def _wake(pred, off: int, s0: int) -> list[Fact]:
+def _wake(pred, off: int, s0: int, lead: frozenset[str] = LEAD) -> list[Fact]:
     """'I get up at six every day', 'i wake up at 5:30': when the person gets up (the time words after the verb)."""
     doc = pred.doc
     k = pred.i + 1
-    while k < len(doc) and doc[k].lower_ in LEAD:
+    while k < len(doc) and doc[k].lower_ in lead:
         k += 1
     if k >= len(doc) or not _timeish(doc[k]) or k == pred.i + 1:
         return []
@@ -594,6 +625,13 @@ def _about_me(sent) -> list[Fact]:
         if lemma in FEAR_VERBS and any(c.dep_ == "dobj" and c.lower_ == "me" for c in pred.children):
             out += [_fact("fear", "user", v, 0, "What are you afraid of?", "You are afraid of {sv}.")
                     for c in conjuncts(subj) if c.pos_ != "PRON" and (v := np_value(c))]
+        elif lemma == "be" and (attr := _child(pred, "attr")) is not None and attr.lower_ in PASSIONS and \
+                owned_by_user(attr) and subj.pos_ in ("NOUN", "VERB") and subj.lower_ not in NOT_VALUE:
+            out.append(_fact("hobby", "user", np_value(subj), 0, "What is one of your hobbies?",
+                             "You are into {sv}."))  # 'gardening is my passion'
+        elif lemma == "go" and subj.lower_ == "alarm" and owned_by_user(subj) and \
+                any(c.lower_ == "off" for c in pred.children):
+            out += _wake(pred, 0, 0, lead=frozenset({"off", "at", "around", "usually", "normally", "always"}))
         elif lemma == "be" and language(subj) and (attr := _child(pred, "attr")) is not None and \
                 attr.lower_ in TONGUES and owned_by_user(attr) and \
                 any(c.lower_ in ("mother", "first", "native") for c in attr.children):
@@ -604,6 +642,20 @@ def _about_me(sent) -> list[Fact]:
                 c.dep_ == "poss" and c.lower_ == "name" and any(d.lower_ in ("the", "my") for d in c.children)
                 for c in tok.children) and (v := name_value(tok)):
             out.append(_fact("name", "user", v, 0, *NAME_QA))
+    for tok in sent:
+        if tok.dep_ == "pobj" and tok.head.lower_ == "as" and tok.head.i == sent[0].i and _job(tok) and \
+                not any(c.lower_ in ("former", "ex", "retired") for c in tok.children):
+            # 'As a nurse I work nights, ...': what they are, said on the way to something else
+            me = next((c for c in sent if c.dep_ == "nsubj" and c.lower_ == "i"), None)
+            if me is not None and me.head.tag_ in ("VBP", "VBZ", "VB") and not negated(me.head) and \
+                    not hypothetical(me.head):
+                out.append(_fact("job", "user", np_value(tok, right=False), 0, *JOB_QA))
+        elif tok.lower_ in WORKMATES and owned_by_user(tok) and not hypothetical(tok.head) and not any(
+                c.lower_ in ("old", "former", "ex", "previous", "last") for c in tok.children) and \
+                tok.i + 1 < len(tok.doc) and (at := tok.doc[tok.i + 1]).lower_ == "at":
+            # 'how do I tell my boss at Unilever ...': where they work
+            out += [_fact("workplace", "user", v, 0, *WORK_QA) for o in at.children if o.dep_ == "pobj" and
+                    o.pos_ == "PROPN" and o.ent_type_ not in ("DATE", "TIME", "GPE") and (v := place_value(o))]
     for tok in sent:  # 'as a 27-year-old': the age in a description of oneself
         if tok.lower_ == "old" and tok.dep_ == "pobj" and tok.head.lower_ == "as" and \
                 (year := next((c for c in tok.children if c.lower_ in ("year", "years")), None)) is not None and \

@@ -93,6 +93,9 @@ def appos_name(tok) -> str | None:
         # 'my daughter ada': a name typed in lower case, which the parser still reads as one
         if c.dep_ == "appos" and c.i == tok.i + 1 and c.pos_ == "PROPN" and c.is_alpha and c.lower_ not in NOT_LOWER:
             return c.text
+    if tok.dep_ == "compound" and tok.head.i == tok.i + 1 and tok.head.pos_ == "PROPN" and \
+            (name := capitalised_name(tok.head)):
+        return name  # "my brother Callum's wedding": the parser makes the relation a modifier of the name
     nxt = tok.doc[tok.i + 1] if tok.i + 1 < len(tok.doc) else None
     if nxt is not None and nxt.head == tok and nxt.dep_ not in ("prep", "punct", "cc", "conj", "relcl", "acl") \
             and (name := capitalised_name(nxt)):
@@ -165,6 +168,8 @@ def subject_of(pred, ctx: Context) -> Who | None:
     if any(c.dep_ == "conj" and c.lower_ in FIRST for c in subj.children) or \
             any(c.dep_ == "nsubj" and c.lower_ in FIRST and c.i > subj.i for c in pred.children):
         return USER  # 'Geoffrey and I play bowls': the person does it too
+    if subj.lower_ in ("who", "that", "which") and pred.dep_ == "relcl" and pred.head is not pred:
+        return noun_who(pred.head, ctx)  # 'my daughter, who is a solicitor, ...': the noun it describes
     if subj.lower_ == "name" and any(c.dep_ == "poss" for c in subj.children):
         owner = next(c for c in subj.children if c.dep_ == "poss")
         if owner.lower_ in MINE:

@@ -16,8 +16,11 @@ NAME = rf"(?-i:[{UP}][{LO}'’-]+(?: [{UP}][{LO}'’-]+){{0,2}})"
 # in initials ('D.C.') or between letters ('St.Gallen'); any other dot ends the sentence: 'I live in Denver. My
 # dog ...' is about Denver.
 ABBREV = r"(?:(?:St|Ste|Sta|Sto|Mt|Mte|Ft|Pt|Pte|Sr|Sra|Co|Inc|Ltd|Corp|Bros|Dr|Univ|Dept)\.(?!\w)|(?:[A-Z]\.){2,})"
+# A day or month after a place is when, not more of its name: 'Lisbon on Friday', 'Oslo in March'.
+CALENDAR = (r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|January|February|March|April|May|June|July|August|"
+            r"September|October|November|December|Christmas|Easter)s?\b")
 PLACE = (rf"(?-i:(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)(?:(?: | (?:de|da|do|dos|del|di|la|le|of|upon|on|am|sur) )"
-         rf"(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)){{0,3}})")
+         rf"(?!{CALENDAR})(?:{ABBREV}|[{UP}](?:[\w'’-]|\.(?=\w))*)){{0,3}})")
 # After a joining word only a capitalised word continues the name: 'Kettenwerk for 3 yrs' is Kettenwerk.
 ORG = (rf"(?-i:(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)(?:(?: (?!I\b)(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*))|"
        rf"(?: of | de | and | & | for )(?!I\b)(?:{ABBREV}|[A-Z](?:[\w&'’-]|\.(?=\w))*)){{0,4}})")
