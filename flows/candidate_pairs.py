@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.derive import candidates_frame
 from flows.checks import check
+from storage.errors import ModelError
 from storage.home import Home
 from storage.warehouse import write_table
 from tasks.extraction import (
@@ -42,14 +43,21 @@ def extract_task(home: Home, cfg: ExtractionConfig, run_id: str, exchanges: pa.T
     return candidates
 
 
-def extraction_generator(model_dir: Path, cfg: ExtractionConfig) -> Generate:
-    """The model that writes question-answer pairs when `extraction.use_model` is on (greedy, batched)."""
+def extraction_generator(model: Path | str, cfg: ExtractionConfig) -> Generate:
+    """The model that writes question-answer pairs (greedy, batched): `[extraction] model` (a folder or a Hugging
+    Face id) or, with `use_model`, the current version's folder."""
     from tasks.model.answering import generate_chats
     from tasks.model.loading import load_model
 
-    model, tok = load_model(model_dir)
+    try:
+        model, tok = load_model(Path(model))
+    except (OSError, ValueError) as exc:  # mlx-lm: no weights, a bad config, no network for a hub id
+        reason = " ".join(str(exc).split())  # one line: mlx-lm and the hub client write several
+        raise ModelError(f"[extraction] model {str(model)!r}: cannot be loaded ({reason[:300]})") from exc
 
     def generate(chats: list[list[dict]]) -> list[str]:
-        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=cfg.model_batch_size)
+        # Starting the reply with "Q:" holds a small model to the format parse_qa_pairs reads.
+        return generate_chats(model, tok, chats, max_tokens=cfg.model_max_tokens, batch_size=cfg.model_batch_size,
+                              reply_prefix="Q:")
 
     return generate

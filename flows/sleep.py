@@ -188,7 +188,8 @@ def recipe(run: SleepRun, home: Home, settings, heavy_limit: str | None = None) 
     scored = run.stage("score", lambda: score_task(home, s.scoring, run_id, exchanges, s.extraction),
                        restore=lambda _: run.read("scored_exchanges"),
                        numbers=lambda t: {"exchanges": t.num_rows, "retained": _count(t, "retained")})
-    generate = (lambda: extraction_generator(version.path, s.extraction)) if s.extraction.use_model else lambda: None
+    generate = (lambda: extraction_generator(s.extraction.model or version.path, s.extraction)) \
+        if s.extraction.writes_with_model else lambda: None
     candidates = run.stage("extract", lambda: extract_task(home, s.extraction, run_id, exchanges, scored, generate()),
                            restore=lambda _: run.read("candidate_pairs"),
                            numbers=lambda t: {"candidates": t.num_rows, **Counter(t["method"].to_pylist())})

@@ -13,12 +13,13 @@ import dataclasses
 import functools
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storage.ids import pair_id
 from storage.schemas import without_run_id
@@ -48,6 +49,10 @@ class ExtractionConfig(BaseModel):
     # the firewall rejected all 6 as ungrounded. Worth turning on with a larger model or on Metal.
     use_model: bool = Field(False, description="Also ask the current model to write pairs (slow on CPU; the "
                             "firewall checks them like any other).")
+    model: str | None = Field(None, description="An mlx-lm model that writes pairs at night instead of the current "
+                              "version: a local folder (e.g. a 1-3B instruct model made with mlx_lm.convert) or a "
+                              "Hugging Face id 'owner/name' (mlx-lm fetches it, so only with a network). Setting it "
+                              "turns model extraction on; its pairs pass the same firewall as every pair.")
     model_max_tokens: int = Field(128, ge=16, description="Longest model-written extraction per exchange.")
     parse: bool = Field(True, description="Also read facts off the dependency parse of each user sentence with a "
                         "first-person or possessive marker (tasks/parsing/, spaCy en_core_web_sm).")
@@ -57,6 +62,25 @@ class ExtractionConfig(BaseModel):
     max_parse_message_chars: int = Field(4000, ge=100, description="A longer user message is not parsed "
                                          "(counted as skipped:too-long).")
     max_parse_sentence_chars: int = Field(400, ge=20, description="A longer sentence is not parsed.")
+
+    @field_validator("model")
+    @classmethod
+    def _model_ref(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        path = Path(value).expanduser()
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise ValueError(f"{path} has no config.json: not an mlx-lm model folder")
+            return str(path.resolve())
+        if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", value):
+            return value  # a Hugging Face id, fetched when the model is loaded
+        raise ValueError(f"no folder {path}, and not a Hugging Face id 'owner/name'")
+
+    @property
+    def writes_with_model(self) -> bool:
+        """Whether a model writes pairs too (the named extraction model, or the current version)."""
+        return self.model is not None or self.use_model
 
 
 CANDIDATE_SCHEMA = without_run_id("candidate_pairs")
@@ -311,6 +335,20 @@ def parse_qa_pairs(text: str, max_pairs: int) -> list[tuple[str, str]]:
     return [(q, a) for q, a in pairs if q and a][:max_pairs]
 
 
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|im|my|me|mine|myself|we|we're|our|us)\b", re.I)
+
+
+def _to_second_person(answer: str) -> str:
+    """A model's answer said as the person would ('My name is Ingrid') turned to the second person ('Your name is
+    Ingrid.'), as statement memories are: trained in the first person, the model would take it as its own."""
+    if not _FIRST_PERSON.search(answer):
+        return answer
+    from tasks.parsing.pipeline import load_pipeline
+    from tasks.parsing.rewrite import second_person
+
+    return " ".join(second_person(sent.as_doc()) for sent in load_pipeline()(answer).sents)
+
+
 def extract_model_pairs(exchanges: pa.Table, generate: Generate, cfg: ExtractionConfig) -> pa.Table:
     """candidate_pairs rows (without run_id) written by an injected model for each exchange."""
     ids = exchanges.column("exchange_id").to_pylist()
@@ -326,6 +364,7 @@ def extract_model_pairs(exchanges: pa.Table, generate: Generate, cfg: Extraction
         for i, out in zip(range(lo, hi), outputs):
             seen: set[tuple[str, str]] = set()
             for q, a in parse_qa_pairs(out, cfg.max_pairs_per_exchange):
+                a = _to_second_person(a)
                 key = "model:" + normalize_value(q)
                 if (key, normalize_value(a)) in seen:
                     continue
