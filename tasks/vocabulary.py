@@ -22,9 +22,13 @@ RELS: dict[str, str | None] = {
     "grandson": "m", "granddaughter": "f", "grandchild": None}
 # How people say them: 'mum' is the mother.
 REL_ALIAS = {"mom": "mother", "mum": "mother", "dad": "father", "grandma": "grandmother", "grandpa": "grandfather",
-             "kid": "child", "baby": "child", "grandkid": "grandchild"}
+             "kid": "child", "baby": "child", "grandkid": "grandchild", "missus": "wife", "wifey": "wife",
+             "hubby": "husband", "fiance": "partner", "fiancé": "partner", "fiancee": "partner", "fiancée": "partner",
+             "sis": "sister", "bro": "brother", "nan": "grandmother", "nana": "grandmother", "nanna": "grandmother",
+             "gran": "grandmother", "granny": "grandmother", "grandad": "grandfather", "granddad": "grandfather",
+             "mam": "mother", "mummy": "mother", "mommy": "mother", "daddy": "father"}
 # Pet words -> the kind of animal.
-PETS = {"dog": "dog", "puppy": "dog", "cat": "cat", "kitten": "cat", "parrot": "parrot", "rabbit": "rabbit",
+PETS = {"dog": "dog", "puppy": "dog", "pup": "dog", "doggo": "dog", "cat": "cat", "kitty": "cat", "moggy": "cat", "kitten": "cat", "parrot": "parrot", "rabbit": "rabbit",
         "bunny": "rabbit", "hamster": "hamster", "horse": "horse", "pony": "horse", "turtle": "turtle",
         "tortoise": "tortoise", "snake": "snake", "lizard": "lizard", "gecko": "gecko", "ferret": "ferret",
         "goldfish": "fish", "fish": "fish", "budgie": "bird", "bird": "bird", "pig": "pig"}

@@ -33,7 +33,7 @@ DISLIKE = frozenset("hate dislike detest loathe despise".split())
 CANT = frozenset("stand bear abide stomach".split())
 # 'rather fond of brass band music', 'keen on padel', 'partial to a kipper'.
 FOND = {"fond": ("of",), "keen": ("on",), "partial": ("to",), "crazy": ("about",), "mad": ("about",),
-        "passionate": ("about",)}
+        "passionate": ("about",), "big": ("on",), "obsessed": ("with",)}
 # Things a person owns whose make is a possession fact ('our car is a Skoda Octavia').
 MAKES = {"car": ("car", CAR_QA), "laptop": ("computer", PC_QA), "computer": ("computer", PC_QA),
          "pc": ("computer", PC_QA), "desktop": ("computer", PC_QA)}
@@ -48,13 +48,14 @@ TRAVEL = frozenset("go fly head travel drive".split())
 PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
                          "base".split())
 DEGREES = frozenset("degree masters master's phd doctorate ba bsc ma msc mba diploma bachelors bachelor's "
-                    "ba(hons)".split())
+                    "undergrad undergraduate postgrad postgraduate".split())
 LESSONS = frozenset("lesson class course".split())
 SPORT_ING = frozenset("swimming running cycling climbing bouldering skiing snowboarding surfing rowing sailing "
                       "kayaking skating jogging".split())
 FEAR_NOUNS = frozenset("phobia fear terror".split())
 FEAR_VERBS = frozenset("terrify scare frighten petrify".split())
 TONGUES = frozenset("tongue language".split())
+OTHER_TONGUE = frozenset("second third fourth other".split())
 PASSIONS = frozenset("passion hobby obsession thing".split())
 WORKMATES = frozenset("boss manager colleague colleagues coworker coworkers co-worker co-workers team".split())
 NOT_VALUE = frozenset("it that this them you him her us one thing things stuff something everything anything".split())
@@ -157,14 +158,22 @@ def _called(tok) -> str | None:
     return None
 
 
+PLACE_NOUNS = frozenset("village town city suburb area part bit corner neighbourhood neighborhood estate hamlet "
+                        "island countryside outskirts edge sticks".split())
+
+
 def _place(o) -> Value | None:
-    """A place ('Cork'), or the name a place noun is given ('a small town called Tralee')."""
+    """A place ('Cork'), the name a place noun is given ('a small town called Tralee'), or the place it is
+    near or in ('a tiny village near Inverness', 'the outskirts of Lyon')."""
     v = place_value(o)
     if v is None:
         for c in o.children:
             if c.dep_ == "acl" and c.lower_ in ("called", "named") and \
                     (obj := _child(c, "oprd", "attr", "dobj", "npadvmod")) is not None:
                 return name_value(obj)
+        if o.lower_ in PLACE_NOUNS:
+            return next((p for i in _preps(o, "near", "outside", "in", "of", "by", "around")
+                         if i.pos_ == "PROPN" and (p := place_value(i))), None)
     return v
 
 
@@ -218,7 +227,9 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     s0 = 0  # offsets are within the parsed sentence (its doc), whatever sentences the parser sees in it
 
     def val(v: Value | None) -> Value | None:
-        return None if v is None or v.text.lower() in NOT_VALUE else Value(v.text, v.start - s0, v.end - s0)
+        if v is None or v.text.lower() in NOT_VALUE and not (len(v.text) > 1 and v.text.isupper()):  # 'US', 'IT'
+            return None
+        return Value(v.text, v.start - s0, v.end - s0)
 
     if pred.dep_ == "xcomp" and pred.head.lemma_.lower() == "use" and pred.head.tag_ == "VBD":
         # 'I used to live in Oslo': where they moved from; whatever else one used to do is not so now
@@ -239,6 +250,13 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             return out
         if who.subject == "name" and attr is not None and (v := val(name_value(attr))):
             return [_fact("name", "user", v, off, *NAME_QA)]
+        if subj is not None and subj.lower_ == "name" and who.kind in ("pet", "family") and attr is not None and \
+                not neg and (v := val(name_value(attr))):  # "my cat's name is Smudge"
+            if who.kind == "pet":
+                return [_fact("pet_name", who.subject, v, off, "What is your {k}'s name?", "Your {k}'s name is {v}.",
+                              member=v.text, k=who.subject)]
+            return [_fact("family_name", who.subject, v, off, "What is your {rel}'s name?",
+                          "Your {rel}'s name is {v}.", member=v.text, rel=who.subject)]
         if subj is not None and subj.lower_ == "name" and who.kind == "thing" and attr is not None and \
                 (v := val(name_value(attr))):
             return [_fact("possession_name", who.subject, v, off, "What is your {t} called?",
@@ -264,6 +282,15 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                 out.append(_fact("name", "user", v, off, *NAME_QA))
             elif (num := number(attr)) and (user or member) and pred.tag_ != "VBD" and not will(pred):
                 out += _age(who, Value(num, attr.idx - s0, attr.idx - s0 + len(attr.text)), off)
+            elif (user or member) and pred.tag_ != "VBD" and (old := next(
+                    (c for c in attr.children if c.lower_ == "old" and c.dep_ == "amod"), None)) is not None and (
+                    num := next((g for y in old.children if y.lower_ in ("year", "years")
+                                 for g in y.children if g.dep_ == "nummod" and number(g)), None)) is not None:
+                out += _age(who, _word(num, s0), off)  # "I'm a 45 year old dad of three"
+            elif attr.lower_ in ("graduate", "alumnus", "alumna", "grad") and user and (uni := next(
+                    (c for c in attr.children if c.dep_ == "compound" and c.pos_ == "PROPN"), None)) is not None \
+                    and (v := val(place_value(uni))):
+                out.append(_fact("education", "user", v, off, "Where did you study?", "You studied at {v}."))
             elif attr.lower_ == "student" and user and pred.tag_ != "VBD":  # 'a student at the uni of Leeds'
                 out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                         for o in _preps(attr, "at") if (v := val(place_value(o)))]
@@ -282,6 +309,11 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
                     if v := val(np_value(o)):
                         out.append(_fact("dislikes" if neg else "likes", "user", v, off, "Do you like {sv}?",
                                          ("No, you are not a fan of {sv}." if neg else "Yes, you are a fan of {sv}.")))
+        if acomp is not None and user and neg and acomp.lower_ in FOND:  # "I'm not big on sports"
+            out += [_fact("dislikes", "user", v, off, "Do you like {sv}?", "No, you are not {w} {p} {sv}.",
+                          w=acomp.lower_, p=o.head.lower_)
+                    for o in _preps(acomp, *FOND[acomp.lower_], deps=("pobj", "pcomp")) for c in conjuncts(o)
+                    if (v := val(np_value(c))) and c.pos_ != "PRON"]
         if acomp is not None and user and not neg:
             word = acomp.lower_
             if word == "allergic":
@@ -317,7 +349,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             if any(c.lower_ in ("up", "awake") for c in pred.children):  # 'I'm usually awake by half five'
                 out += _wake(pred, off, s0)
         return out
-    if neg and lemma not in ("like", "love", "eat", "enjoy", *CANT):
+    if neg and lemma not in ("like", "love", "eat", "enjoy", "get", *CANT):
         return out
     if pred.tag_ == "VBD" and lemma in PRESENT_ONLY:  # 'I played the violin', 'I lived in Paris': no longer
         return out
@@ -341,6 +373,10 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         words = ("from",) if lemma == "come" else ("in", "outside", "near", "around", "on", "by")
         out += [_fact("hometown", "user", v, off, *FROM_QA) for o in _preps(pred, *words)
                 if (v := val(_place(o))) and not o.like_num and o.ent_type_ != "DATE"]
+        out += [_fact("native_language", "user", _word(c, s0), off, "What is your native language?",
+                      "Your native language is {v}.")  # 'I grew up speaking Urdu at home'
+                for x in pred.children if x.dep_ in ("xcomp", "advcl") and x.lemma_.lower() == "speak"
+                for o in x.children if o.dep_ == "dobj" for c in conjuncts(o) if language(c)]
     elif lemma == "graduate" and user:  # 'I graduated from McGill'
         out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                 for o in _preps(pred, "from") if o.pos_ == "PROPN" and o.ent_type_ not in ("DATE", "GPE")
@@ -438,12 +474,27 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         out += [_fact("fear", "user", v, off, "What are you afraid of?", "You are afraid of {sv}.")
                 for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if (v := val(np_value(c)))]
     elif lemma in ("get", "wake") and user and any(c.lower_ == "up" for c in pred.children) or lemma == "wake":
-        out += _wake(pred, off, s0) if user else []
+        out += _wake(pred, off, s0) if user and not neg else []
     elif lemma == "turn" and (user or member):
         obj = _child(pred, "dobj", "attr", "npadvmod", "oprd")
         if obj is not None and (num := number(obj)):
             out += _age(who, Value(num, obj.idx - s0, obj.idx - s0 + len(obj.text)), off)
-    elif lemma in TRAVEL and user and _future(pred):
+    elif lemma == "get" and user and neg and any(c.lower_ == "enough" for c in pred.children):
+        out += [_fact("likes", "user", v, off, "Do you like {sv}?", "Yes, you can't get enough of {sv}.")
+                for e in pred.children if e.lower_ == "enough" for o in _preps(e, "of") + _preps(pred, "of")
+                for c in conjuncts(o) if (v := val(np_value(c))) and c.pos_ != "PRON"]
+    elif lemma == "support" and user and pred.tag_ in ("VBP", "VB"):  # 'I support Arsenal': a team they follow
+        out += [_fact("likes", "user", v, off, "Do you like {sv}?", "Yes, you support {sv}.")
+                for o in pred.children if o.dep_ == "dobj" and o.pos_ == "PROPN" for c in conjuncts(o)
+                if (v := val(name_value(c)))]
+    elif lemma == "set" and user and (o := _child(pred, "dobj")) is not None and o.lower_ == "alarm" and \
+            owned_by_user(o):  # 'I set my alarm for 6:15'
+        out += _wake(pred, off, s0, lead=frozenset({"my", "alarm", "for", "to", "at", "usually", "always"}))
+    elif lemma in TRAVEL and user and not neg and (_future(pred) or pred.tag_ in ("VBP", "VBZ") and any(
+            c.dep_ in ("npadvmod", "prep") and any(g.ent_type_ == "DATE" for g in c.subtree) and not any(
+                g.lower_ in ("every", "each", "usually", "always") or g.lower_.endswith("days") for g in c.subtree)
+            for c in pred.children)):
+        # "I'm flying to Oslo", "I fly to Boston on Thursday": a trip to come
         out += [_fact("trip", "user", v, off, "Where are you going?", "You are going to {v}.")
                 for o in _preps(pred, "to") if (v := val(place_value(o))) and o.pos_ == "PROPN"]
     elif lemma == "take" and user and any(c.lower_ == "up" for c in pred.children):
@@ -633,10 +684,13 @@ def _about_me(sent) -> list[Fact]:
                 any(c.lower_ == "off" for c in pred.children):
             out += _wake(pred, 0, 0, lead=frozenset({"off", "at", "around", "usually", "normally", "always"}))
         elif lemma == "be" and language(subj) and (attr := _child(pred, "attr")) is not None and \
-                attr.lower_ in TONGUES and owned_by_user(attr) and \
-                any(c.lower_ in ("mother", "first", "native") for c in attr.children):
-            out.append(_fact("native_language", "user", _word(subj), 0, "What is your native language?",
-                             "Your native language is {v}."))
+                attr.lower_ in TONGUES and owned_by_user(attr):
+            mods = {c.lower_ for c in attr.children}
+            if mods & {"mother", "first", "native"}:
+                out.append(_fact("native_language", "user", _word(subj), 0, "What is your native language?",
+                                 "Your native language is {v}."))
+            elif mods & OTHER_TONGUE:  # 'Spanish is my second language'
+                out.append(_fact("language_spoken", "user", _word(subj), 0, *SPEAK_QA))
     for tok in sent:
         if tok.dep_ == "ROOT" and tok.pos_ == "PROPN" and any(  # "the name's Declan" (the 's read as possessive)
                 c.dep_ == "poss" and c.lower_ == "name" and any(d.lower_ in ("the", "my") for d in c.children)

@@ -27,7 +27,8 @@ MARKER = re.compile(
     r"^\W*(?:(?:oh|and|also|plus|btw|but|so|well|ah|yeah|anyway|ok|okay|lol|haha)\W+)*"
     r"(?:grew|born|raised|moved|living|live|working|work|worked|been|studied|started|learning|got|have|had|love|"
     r"loving|hate|took|taken|play|playing|allergic|terrified|scared|afraid|married|engaged|currently|originally|"
-    r"still|just|not a fan)\b", I)
+    r"still|just|not a fan|turned|turning|studying|doing|retired|moving|heading|flying|off to|obsessed|saving|"
+    r"planning|trying|teaching|training|up at|can['’]?t|couldn['’]?t|never)\b", I)
 _CODE = re.compile(r"```|^\s{4,}\S|[{};<>=]{2,}|\b(?:def|class|import|return|function|const|var|SELECT)\b.*[(){};=]",
                    re.M)
 _LETTER = re.compile(r"[^\W\d_]")

@@ -162,8 +162,9 @@ def subject_of(pred, ctx: Context) -> Who | None:
         return subject_of(pred.head, ctx)
     if subj is None:
         # 'grew up just outside Cork', 'been vegan for years': a sentence that starts with its verb.
-        first = next((t for t in pred.sent if not t.is_punct and t.dep_ not in ("intj", "cc", "advmod", "discourse")),
-                     None)
+        # "can't get enough of Korean food": a helping verb or negation before it still starts the clause
+        first = next((t for t in pred.sent if not t.is_punct and t.dep_ not in ("intj", "cc", "advmod", "discourse")
+                      and not (t.dep_ in ("aux", "neg") and t.head.i == pred.i)), None)
         return USER if first is not None and first.i == pred.i else None
     if any(c.dep_ == "conj" and c.lower_ in FIRST for c in subj.children) or \
             any(c.dep_ == "nsubj" and c.lower_ in FIRST and c.i > subj.i for c in pred.children):

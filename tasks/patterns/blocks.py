@@ -60,7 +60,8 @@ NOT_JOB = {"beginner", "member", "mother", "father", "sister", "brother", "daugh
            "sucker", "stickler", "fighter", "vegetarian", "pescatarian", "pescetarian", "introvert", "extrovert",
            "perfectionist", "optimist", "pessimist", "realist", "romantic", "native", "resident", "citizen", "parent",
            "newcomer", "foreigner", "stranger", "fan", "person", "human", "adult", "runner", "walker", "reader",
-           "gamer", "owner", "homeowner", "tenant", "patient", "customer", "client", "winner", "loser"}
+           "gamer", "owner", "homeowner", "tenant", "patient", "customer", "client", "winner", "loser", "riser",
+           "commuter", "supporter", "follower", "speaker"}
 LANGUAGES = {"arabic", "bengali", "bulgarian", "catalan", "chinese", "croatian", "czech", "danish", "dutch", "english",
              "estonian", "finnish", "french", "german", "greek", "hebrew", "hindi", "hungarian", "icelandic",
              "indonesian", "irish", "italian", "japanese", "korean", "latin", "latvian", "lithuanian", "malay",
