@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from tasks.parsing.clauses import hypothetical, negated, predicates, question, will
 from tasks.parsing.lists import colon_list_facts
-from tasks.parsing.subjects import (OTHERS, USER, Who, appos_name, noun_who, owned_by_user, pet_kind, relation,
-                                    subject_of)
+from tasks.parsing.subjects import (OTHERS, USER, Who, appos_name, capitalised_name, noun_who, owned_by_user,
+                                    pet_kind, relation, subject_of)
 from tasks.parsing.values import Value, conjuncts, language, name_value, np_value, number, place_value
 from tasks.patterns import Context, Fact
 from tasks.patterns.blocks import JOBLIKE, NOT_JOB
-from tasks.patterns.rules import (AGE_QA, ALLERGY_QA, CAR_QA, FROM_QA, JOB_QA, LEARN_QA, LIVE_QA, NAME_QA, PC_QA,
-                                  SPEAK_QA, WORK_QA)
+from tasks.patterns.rules import (AGE_QA, ALLERGY_QA, CAR_QA, FROM_QA, JOB_QA, KEEN_WORDS, LEARN_QA, LIVE_QA,
+                                  NAME_QA, PC_QA, SPEAK_QA, WORK_QA)
 from tasks.patterns.spans import _a, _second_person
 from tasks.vocabulary import RELS
 
@@ -103,11 +103,15 @@ def noun_facts(sent, off: int, ctx: Context) -> list[Fact]:
         if tok.dep_ in ("nsubj", "nsubjpass", "attr") and question(tok.head):  # 'Is my daughter Mia 8?'
             continue
         head = tok.head
-        had = tok.dep_ == "dobj" and head.lemma_.lower() in ("have", "get", "adopt", "own", "rescue") and \
+        while tok.dep_ == "conj" and head.dep_ == "dobj":  # 'a cat called Pickles and a tortoise called Speedy'
+            head = head.head
+        had = tok.dep_ in ("dobj", "conj") and head.lemma_.lower() in ("have", "get", "adopt", "own", "rescue") and \
             subject_of(head, ctx) == USER
         if not (owned_by_user(tok) or had):
             continue
         name = appos_name(tok) or _called(tok)
+        if name is None and tok.dep_ == "appos" and tok.head.pos_ == "PROPN" and tok.head.i < tok.i:
+            name = capitalised_name(tok.head)  # 'Noodle, my cat, is 12'
         if name is None:
             if (rel := relation(tok)) and owned_by_user(tok):  # 'for my daughter? she plays ...'
                 ctx.note("family", rel, ctx.only(rel), RELS.get(rel))
@@ -159,7 +163,16 @@ def _called(tok) -> str | None:
 
 
 PLACE_NOUNS = frozenset("village town city suburb area part bit corner neighbourhood neighborhood estate hamlet "
-                        "island countryside outskirts edge sticks".split())
+                        "island countryside outskirts edge sticks farm coast valley street road".split())
+HEADS = frozenset("head director manager chief lead intern partner founder ceo cto cfo".split())
+
+
+def _doing(noun: str) -> str | None:
+    """The activity a keen '-er' does: birdwatcher -> birdwatching, gardener -> gardening, runner -> running;
+    None where the word does not end in 'er'."""
+    if not noun.endswith("er") or len(noun) < 5:
+        return None
+    return noun[:-2] + "ing"
 
 
 def _place(o) -> Value | None:
@@ -206,6 +219,13 @@ def _side_facts(pred, who: Who, off: int) -> list[Fact]:
                 all(c.dep_ in ("nsubj", "dobj", "punct", "aux") for c in pred.children) and \
                 (num := next((c for c in o.children if number(c)), None)) is not None:
             out += _age(who, _word(num), off)  # 'i have 29 years' (a learner's 'I am 29')
+        elif lemma == "do" and user and pred.tag_ in ("VBP", "VB", "VBG") and (
+                act := o if o.tag_ == "VBG" or o.lower_.endswith("ing") else next(
+                    (g for i in _preps(o, "of") for g in [i] if o.lower_ in ("lot", "lots", "bit", "loads")
+                     and (g.tag_ == "VBG" or g.lower_.endswith("ing"))), None)) is not None and \
+                act.lower_ not in ("nothing", "something", "anything", "everything", "thing", "things"):
+            out.append(_fact("hobby", "user", Value(act.text, act.idx, act.idx + len(act.text)), off,
+                             "What is one of your hobbies?", "You are into {sv}."))  # 'I do a lot of baking'
         elif o.lower_ in DEGREES and user:
             out += [_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}.")
                     for i in _preps(o, "in") or _preps(pred, "in")
@@ -294,6 +314,16 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
             elif attr.lower_ == "student" and user and pred.tag_ != "VBD":  # 'a student at the uni of Leeds'
                 out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                         for o in _preps(attr, "at") if (v := val(place_value(o)))]
+            elif any(c.lower_ in KEEN_WORDS and c.dep_ == "amod" for c in attr.children) and attr.lower_.endswith("er"):
+                if user and pred.tag_ != "VBD" and (doing := _doing(attr.lower_)):  # "I'm a keen birdwatcher"
+                    out.append(_fact("hobby", "user", Value(doing, -off, -off), off, "What is one of your hobbies?",
+                                     "You are into {sv}."))
+            elif user and pred.tag_ != "VBD" and (attr.lower_ in HEADS or _job(attr)) and (at := next(
+                    (o for o in _preps(attr, "at") if o.ent_type_ == "ORG"), None)) is not None and \
+                    (v := val(place_value(at))):
+                out.append(_fact("workplace", "user", v, off, *WORK_QA))  # "I'm head of marketing at Ocado"
+                if _job(attr) and (j := val(np_value(attr, right=False))):
+                    out.append(_fact("job", "user", j, off, *JOB_QA))
             elif _job(attr) and (v := val(np_value(attr, right=False))):
                 if user and pred.tag_ != "VBD":  # 'I was a pharmacist': not what they do now
                     out.append(_fact("job", "user", v, off, *JOB_QA))
@@ -476,7 +506,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif lemma in ("get", "wake") and user and any(c.lower_ == "up" for c in pred.children) or lemma == "wake":
         out += _wake(pred, off, s0) if user and not neg else []
     elif lemma == "turn" and (user or member):
-        obj = _child(pred, "dobj", "attr", "npadvmod", "oprd")
+        obj = _child(pred, "dobj", "attr", "npadvmod", "oprd", "acomp")
         if obj is not None and (num := number(obj)):
             out += _age(who, Value(num, obj.idx - s0, obj.idx - s0 + len(obj.text)), off)
     elif lemma == "get" and user and neg and any(c.lower_ == "enough" for c in pred.children):

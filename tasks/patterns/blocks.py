@@ -80,6 +80,8 @@ PLAY = r"\bi(?:'ve been| have been)? (?:also )?play(?:ing)?"
 WHEN_OPT = rf"(?:[^.!?\n]{{0,30}}?\b(?P<when>{WHEN}))?"
 GREETING = r"(?:hi|hiya|hey|heya|hello|howdy|yo|(?:good )?(?:morning|afternoon|evening))"
 FAV = r"(?:favou?rite|fave|fav)"
+# "my favourite kind of music": the kind named after "of" is what is favourite
+KIND_OF = r"(?:(?:kind|type|sort|genre|style|form) of )?"
 # A clause with its subject dropped ("also been vegan for years", "oh and allergic to penicillin") is the user's.
 SUBJECTLESS = r"(?:^|[.!?;,]\s*)(?:(?:oh|and|also|plus|btw|ah|but)[,!]?\s+)*"
 # 'I work at', 'I'm working at', 'I've been working at', and the subjectless 'been working at'.

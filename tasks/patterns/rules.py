@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from tasks.patterns.blocks import (ADJ, AGE, BRAND, DATE, FAV, GREETING, IM, JOB, JOB_END, JOBLIKE, KIN_ADJ,
+from tasks.patterns.blocks import (ADJ, AGE, BRAND, DATE, FAV, GREETING, IM, JOB, JOB_END, JOBLIKE, KIN_ADJ, KIND_OF,
                                    LANG, LANGS, LANGUAGES, LIVES, MY, NAME, NOT_JOB, ORG, PERIOD, PET_WORD, PHRASE,
                                    PLACE, PLAY, REL, STOP, SUBJECTLESS, TURNS, WHEN, WHEN_OPT, WHO, WORKING, I)
 
@@ -49,8 +49,12 @@ def _plan_like(v: str) -> bool:
         not re.search(r"\b(?:it|this|that|these|those|them)$", v, I)
 
 
+KEEN_WORDS = frozenset("keen avid amateur enthusiastic passionate casual occasional big huge massive".split())
+
+
 def _job_title(v: str) -> bool:
-    return _joblike(v) and v.split()[-1].lower() not in NOT_JOB
+    # 'a keen birdwatcher', 'an avid reader': what someone loves doing, not their work
+    return _joblike(v) and v.split()[-1].lower() not in NOT_JOB and v.split()[0].lower() not in KEEN_WORDS
 
 
 def _activity(v: str) -> bool:
@@ -118,12 +122,12 @@ RULES: dict[str, list[Rule]] = {
         Rule(rf"\b(?:my (?:company|employer) is|{IM} employed (?:at|by)) (?P<v>{ORG})", "workplace", *WORK_QA),
     ],
     "preference": [
-        Rule(rf"\bmy (?:absolute |all-time |all time )?{FAV} (?P<subject>[a-z]+(?: [a-z]+)?)(?: in the world| of all "
+        Rule(rf"\bmy (?:absolute |all-time |all time )?{FAV} {KIND_OF}(?P<subject>[a-z]+(?: [a-z]+)?)(?: in the world| of all "
              rf"time| ever| at the moment| right now| these days| by far)?(?:'s| is| are| has to be| would be) "
              rf"(?P<v>{PHRASE}){STOP}", "favorite", "What is your favorite {subject}?",
              "Your favorite {subject} is {sv}.", subject="<subject>"),
         Rule(rf"(?P<v>(?-i:[A-Z][\w'’-]*(?: [A-Z0-9][\w'’-]*){{0,3}})) (?:is|are) my (?:absolute |all-time )?{FAV} "
-             r"(?P<subject>[a-z]+(?: [a-z]+)?)\b", "favorite", "What is your favorite {subject}?",
+             rf"{KIND_OF}(?P<subject>[a-z]+(?: [a-z]+)?)\b", "favorite", "What is your favorite {subject}?",
              "Your favorite {subject} is {v}.", subject="<subject>"),
         Rule(rf"\bi (?:really |absolutely |just |also |truly |honestly |genuinely )?(?P<verb>love|like|enjoy|adore) "
              rf"(?P<v>{PHRASE}){STOP}", "likes", *LIKE_QA, split=True, check=_not_pronoun),
