@@ -26,7 +26,8 @@ REL_ALIAS = {"mom": "mother", "mum": "mother", "dad": "father", "grandma": "gran
              "hubby": "husband", "fiance": "partner", "fiancé": "partner", "fiancee": "partner", "fiancée": "partner",
              "sis": "sister", "bro": "brother", "nan": "grandmother", "nana": "grandmother", "nanna": "grandmother",
              "gran": "grandmother", "granny": "grandmother", "grandad": "grandfather", "granddad": "grandfather",
-             "mam": "mother", "mummy": "mother", "mommy": "mother", "daddy": "father"}
+             "mam": "mother", "mummy": "mother", "mommy": "mother", "daddy": "father", "gf": "girlfriend",
+             "bf": "boyfriend"}
 # Pet words -> the kind of animal.
 PETS = {"dog": "dog", "puppy": "dog", "pup": "dog", "doggo": "dog", "cat": "cat", "kitty": "cat", "moggy": "cat", "kitten": "cat", "parrot": "parrot", "rabbit": "rabbit",
         "bunny": "rabbit", "hamster": "hamster", "horse": "horse", "pony": "horse", "turtle": "turtle",

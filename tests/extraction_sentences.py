@@ -507,6 +507,26 @@ OTHER_VOICES = [
     ("I'm a keen birdwatcher.", ('hobby', 'user', 'birdwatching')),
     ('I do a lot of baking.', ('hobby', 'user', 'baking')),
     ('My birthday is the 9th of November.', ('birthday', 'user', '9th of November')),
+    # terse lower-case typing with texting's words
+    ('can u recommend books for a 10 year old? its for my nephew Sam', ('family_name', 'nephew', 'Sam')),
+    ('is it normal that my son Leo (4) still naps', ('family_name', 'son', 'Leo')),
+    ("i need a birthday message for my wife Kasia, she's 40 tomorrow", ('family_name', 'wife', 'Kasia')),
+    ("i need a birthday message for my wife Kasia, she's 40 tomorrow", ('family_age', 'wife', '40')),
+    ("my daughter's 14 and wants a phone, thoughts?", ('family_age', 'daughter', '14')),
+    ('im 23 btw', ('age', 'user', '23')),
+    ('im a nurse so i work weird hours', ('job', 'user', 'nurse')),
+    ('my gf is called Priya', ('family_name', 'girlfriend', 'Priya')),
+    ('me n my bro r going to berlin next month', ('trip', 'user', 'berlin')),
+    ('ive got 2 dogs, Rex and Luna', ('pet_name', 'dog', 'Rex')),
+    ('my fave band is arctic monkeys', ('favorite', 'band', 'arctic monkeys')),
+    ('i hate mornings lol', ('dislikes', 'user', 'mornings')),
+    ('allergic to shellfish fyi', ('allergy', 'user', 'shellfish')),
+    ('i play guitar in a band', ('instrument', 'user', 'guitar')),
+    ('did computer science at uni', ('study_subject', 'user', 'computer science')),
+    ('im from glasgow originally', ('hometown', 'user', 'glasgow')),
+    ('moved here from dublin last yr', ('moved_from', 'user', 'dublin')),
+    ("my dad's a plumber", ('family_job', 'father', 'plumber')),
+    ('i speak polish and english', ('language_spoken', 'user', 'polish')),
 ]
 
 # Near misses of those: what was so once, someone else, a denial, a question or a wish.
@@ -539,4 +559,7 @@ OTHER_VOICES_NO_FACT = [
     ("I don't do much baking these days, sadly.", "hobby"),
     ("I do nothing at weekends.", "hobby"),
     ("My favourite kind of music is jazz.", "statement"),
+    ("I did my homework at college.", "study_subject"),
+    ("I studied law at university.", "education"),
+    ("Did you study at Oxford?", "education"),
 ]

@@ -50,6 +50,8 @@ PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate disli
 DEGREES = frozenset("degree masters master's phd doctorate ba bsc ma msc mba diploma bachelors bachelor's "
                     "undergrad undergraduate postgrad postgraduate".split())
 LESSONS = frozenset("lesson class course".split())
+COURSEWORK = frozenset("homework work course courses exams exam tests test placement internship shifts shift "
+                       "nothing something everything".split())
 SPORT_ING = frozenset("swimming running cycling climbing bouldering skiing snowboarding surfing rowing sailing "
                       "kayaking skating jogging".split())
 FEAR_NOUNS = frozenset("phobia fear terror".split())
@@ -226,6 +228,11 @@ def _side_facts(pred, who: Who, off: int) -> list[Fact]:
                 act.lower_ not in ("nothing", "something", "anything", "everything", "thing", "things"):
             out.append(_fact("hobby", "user", Value(act.text, act.idx, act.idx + len(act.text)), off,
                              "What is one of your hobbies?", "You are into {sv}."))  # 'I do a lot of baking'
+        elif lemma in ("do", "study") and user and pred.tag_ in ("VBD", "VBN") and o.pos_ == "NOUN" and \
+                not any(c.dep_ in ("det", "poss") for c in o.children) and o.lower_ not in COURSEWORK and any(
+                i.lower_ in ("uni", "university", "college") for i in _preps(pred, "at")) and (v := np_value(o)):
+            # 'did computer science at uni'
+            out.append(_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}."))
         elif o.lower_ in DEGREES and user:
             out += [_fact("study_subject", "user", v, off, "What did you study?", "You studied {sv}.")
                     for i in _preps(o, "in") or _preps(pred, "in")
@@ -497,7 +504,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif lemma == "eat" and user and neg:
         out += [_fact("avoids_food", "user", v, off, "What food do you avoid?", "You don't eat {sv}.")
                 for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if (v := val(np_value(c)))]
-    elif lemma == "drink" and user and (obj := _child(pred, "dobj")) is not None:
+    elif lemma == "drink" and user and (obj := _child(pred, "dobj")) is not None and obj.lower_ != "way":
         out += [_fact("drink", "user", v, off, "What do you like to drink?", "You drink {sv}.")
                 for c in conjuncts(obj) if (v := val(np_value(c)))]
     elif lemma == "fear" and user:

@@ -28,7 +28,7 @@ MARKER = re.compile(
     r"(?:grew|born|raised|moved|living|live|working|work|worked|been|studied|started|learning|got|have|had|love|"
     r"loving|hate|took|taken|play|playing|allergic|terrified|scared|afraid|married|engaged|currently|originally|"
     r"still|just|not a fan|turned|turning|studying|doing|retired|moving|heading|flying|off to|obsessed|saving|"
-    r"planning|trying|teaching|training|up at|can['’]?t|couldn['’]?t|never)\b", I)
+    r"planning|trying|teaching|training|up at|can['’]?t|couldn['’]?t|never|did)\b", I)
 _CODE = re.compile(r"```|^\s{4,}\S|[{};<>=]{2,}|\b(?:def|class|import|return|function|const|var|SELECT)\b.*[(){};=]",
                    re.M)
 _LETTER = re.compile(r"[^\W\d_]")

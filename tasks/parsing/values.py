@@ -57,7 +57,8 @@ def place_value(tok) -> Value | None:
     if named := name_value(tok):
         return named
     if tok.pos_ in ("NOUN", "PROPN") and not any(c.dep_ in ("det", "poss") for c in tok.children) and tok.is_alpha \
-            and tok.lower_ not in ("home", "town", "city", "country", "area", "place", "here", "there", "school"):
+            and tok.lower_ not in ("home", "town", "city", "country", "area", "place", "here", "there", "school", "uni",
+                                   "university", "college", "work", "office"):
         return np_value(tok)
     return None
 

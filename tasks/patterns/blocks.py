@@ -26,9 +26,12 @@ ORG = (rf"(?-i:(?:{ABBREV}|[A-Z0-9](?:[\w&'’-]|\.(?=\w))*)(?:(?: (?!I\b)(?:{AB
        rf"(?: of | de | and | & | for )(?!I\b)(?:{ABBREV}|[A-Z](?:[\w&'’-]|\.(?=\w))*)){{0,4}})")
 BRAND = r"(?-i:[A-Z][\w-]*(?: [A-Z0-9][\w-]*){0,3})"
 PHRASE = r"[^.!?;:\n]{1,60}?"  # a lazy clause; cut by STOP below
-STOP = r"(?=\s*(?:[.!?;:\n()]|[-–—] |$)|,|\s+(?:but|because|since|though|although|when|while|if|so|which|especially|even)\b)"
+# Texting's sign-offs end a value too: 'allergic to shellfish fyi', 'barista rn'.
+TAGS = r"(?:rn|tbh|fyi|lol|lmao|btw|atm|imo|imho|haha+|ngl|tho)"
+STOP = (r"(?=\s*(?:[.!?;:\n()]|[-–—] |$)|,|\s+(?:but|because|since|though|although|when|while|if|so|which|especially|"
+        rf"even)\b|\s+{TAGS}\s*(?:[.!?,;:)]|$))")
 JOB = r"[a-z][a-z-]*(?: [a-z][a-z-]*){0,3}?"
-JOB_END = r"(?=\s+(?:at|for|in|with|and|but|since|because|so|who|which|from|now)\b|\s*[.,;:!?)]|\s*$)"
+JOB_END = rf"(?=\s+(?:at|for|in|with|and|but|since|because|so|who|which|from|now|{TAGS})\b|\s*[.,;:!?)]|\s*$)"
 MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
          r"(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?)")
 DATE = rf"(?:{MONTH} \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?|(?:the )?\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {MONTH}(?:,? \d{{4}})?)"
