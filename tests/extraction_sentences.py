@@ -562,4 +562,6 @@ OTHER_VOICES_NO_FACT = [
     ("I did my homework at college.", "study_subject"),
     ("I studied law at university.", "education"),
     ("Did you study at Oxford?", "education"),
+    ("I do the shopping on Saturdays.", "hobby"),
+    ("I'm a big believer in early nights.", "hobby"),
 ]

@@ -169,10 +169,14 @@ PLACE_NOUNS = frozenset("village town city suburb area part bit corner neighbour
 HEADS = frozenset("head director manager chief lead intern partner founder ceo cto cfo".split())
 
 
+NOT_DOING = frozenset("believer supporter follower user lover drinker eater sleeper worrier overthinker talker "
+                      "spender smoker sucker stickler fighter member customer winner loser owner admirer".split())
+
+
 def _doing(noun: str) -> str | None:
     """The activity a keen '-er' does: birdwatcher -> birdwatching, gardener -> gardening, runner -> running;
-    None where the word does not end in 'er'."""
-    if not noun.endswith("er") or len(noun) < 5:
+    None where the word does not end in 'er' or names no pastime ('a big believer', 'a keen supporter')."""
+    if not noun.endswith("er") or len(noun) < 5 or noun in NOT_DOING:
         return None
     return noun[:-2] + "ing"
 
@@ -200,6 +204,21 @@ def _instrument(who: Who, c, off: int, s0: int = 0) -> Fact:
                  member=who.name, w=_who_label(who))
 
 
+def _ing(tok) -> bool:
+    return (tok.tag_ == "VBG" or tok.lower_.endswith("ing")) and tok.lower_ not in NOT_VALUE and \
+        tok.lower_ not in ("nothing", "thing")
+
+
+def _activity(o):
+    """What one does a lot of ('I do a lot of baking', 'I do pottery-making'): an '-ing' object without an article
+    ('I do the shopping' is a chore), or the '-ing' word after 'a lot of'; None otherwise."""
+    if _ing(o) and not any(c.dep_ in ("det", "poss") for c in o.children):
+        return o
+    if o.lower_ in ("lot", "lots", "bit", "loads"):
+        return next((i for i in _preps(o, "of") if _ing(i)), None)
+    return None
+
+
 def _side_facts(pred, who: Who, off: int) -> list[Fact]:
     """What an object says whatever the verb: lessons in a language or an instrument ('I've been taking Spanish
     lessons', 'she has piano lessons'), a degree's subject ('I did a degree in history'), a fear one has ('I have
@@ -221,11 +240,7 @@ def _side_facts(pred, who: Who, off: int) -> list[Fact]:
                 all(c.dep_ in ("nsubj", "dobj", "punct", "aux") for c in pred.children) and \
                 (num := next((c for c in o.children if number(c)), None)) is not None:
             out += _age(who, _word(num), off)  # 'i have 29 years' (a learner's 'I am 29')
-        elif lemma == "do" and user and pred.tag_ in ("VBP", "VB", "VBG") and (
-                act := o if o.tag_ == "VBG" or o.lower_.endswith("ing") else next(
-                    (g for i in _preps(o, "of") for g in [i] if o.lower_ in ("lot", "lots", "bit", "loads")
-                     and (g.tag_ == "VBG" or g.lower_.endswith("ing"))), None)) is not None and \
-                act.lower_ not in ("nothing", "something", "anything", "everything", "thing", "things"):
+        elif lemma == "do" and user and pred.tag_ in ("VBP", "VB", "VBG") and (act := _activity(o)) is not None:
             out.append(_fact("hobby", "user", Value(act.text, act.idx, act.idx + len(act.text)), off,
                              "What is one of your hobbies?", "You are into {sv}."))  # 'I do a lot of baking'
         elif lemma in ("do", "study") and user and pred.tag_ in ("VBD", "VBN") and o.pos_ == "NOUN" and \
@@ -474,7 +489,6 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif lemma == "pick" and user and any(c.lower_ == "up" for c in pred.children) and pred.tag_ != "VBD":
         out += [_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA)  # "I'm picking up some Korean"
                 for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o) if language(c)]
-
     elif lemma == "play" and (user or member):
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
