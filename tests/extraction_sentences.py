@@ -527,6 +527,24 @@ OTHER_VOICES = [
     ('moved here from dublin last yr', ('moved_from', 'user', 'dublin')),
     ("my dad's a plumber", ('family_job', 'father', 'plumber')),
     ('i speak polish and english', ('language_spoken', 'user', 'polish')),
+    # dates, routines, plans, trips, things owned, likes with when they are done
+    ('I was born on 3rd March 1985.', ('birth_year', 'user', '1985')),
+    ('Born in 1979, so you can do the maths.', ('birth_year', 'user', '1979')),
+    ("We're going to Iceland in October.", ('trip', 'user', 'Iceland')),
+    ("I'm visiting my sister in Toronto next month.", ('trip', 'user', 'Toronto')),
+    ("We've booked a week in Crete.", ('trip', 'user', 'Crete')),
+    ('We drive a Volkswagen Golf.', ('possession', 'car', 'Volkswagen Golf')),
+    ('My boat is called Sea Dancer.', ('possession_name', 'boat', 'Sea Dancer')),
+    ('We call our car Herbie.', ('possession_name', 'car', 'Herbie')),
+    ("I'm really into photography.", ('hobby', 'user', 'photography')),
+    ('I love painting in my spare time.', ('likes', 'user', 'painting')),
+    ('Chess is my thing.', ('hobby', 'user', 'Chess')),
+    ("I can't stand loud music.", ('dislikes', 'user', 'loud music')),
+    ("I'm not keen on spicy food.", ('dislikes', 'user', 'spicy food')),
+    ('I absolutely love Thai food.', ('likes', 'user', 'Thai food')),
+    ("I'm a huge fan of Taylor Swift.", ('likes', 'user', 'Taylor Swift')),
+    ("I'm allergic to dust and pollen.", ('allergy', 'user', 'pollen')),
+    ("I've been vegetarian since I was 12.", ('diet', 'user', 'vegetarian')),
 ]
 
 # Near misses of those: what was so once, someone else, a denial, a question or a wish.
@@ -564,4 +582,7 @@ OTHER_VOICES_NO_FACT = [
     ("Did you study at Oxford?", "education"),
     ("I do the shopping on Saturdays.", "hobby"),
     ("I'm a big believer in early nights.", "hobby"),
+    ("I drive Uber for a living.", "possession"),
+    ("I visited Rome last year.", "trip"),
+    ("I booked a table at Nobu.", "trip"),
 ]

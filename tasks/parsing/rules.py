@@ -44,6 +44,7 @@ NOT_MAIN_HOME = frozenset("holiday summer second weekend beach ski".split())
 VESSELS = frozenset("cup cups mug mugs pot pots glass glasses pint pints flask".split())
 NOT_DRINK = frozenset("flour sugar rice oats butter salt water ice soup stock beans nuts".split())
 TRAVEL = frozenset("go fly head travel drive".split())
+TRIPS = frozenset("week weekend fortnight trip holiday holidays vacation flight flights break cottage villa".split())
 # States that hold now only when said in the present ('I lived in Paris' is not where they live).
 PRESENT_ONLY = frozenset("live work play like love enjoy adore prefer hate dislike drink speak teach learn eat fear "
                          "base".split())
@@ -541,6 +542,17 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
     elif lemma == "set" and user and (o := _child(pred, "dobj")) is not None and o.lower_ == "alarm" and \
             owned_by_user(o):  # 'I set my alarm for 6:15'
         out += _wake(pred, off, s0, lead=frozenset({"my", "alarm", "for", "to", "at", "usually", "always"}))
+    elif lemma == "drive" and user and pred.tag_ in ("VBP", "VBZ", "VBG") and (o := _child(pred, "dobj")) is not None \
+            and o.pos_ == "PROPN" and (owned_by_user(o) or any(c.dep_ == "det" and c.lower_ in ("a", "an")
+                                                              for c in o.children)) \
+            and (v := val(np_value(o))) and v.text[:1].isupper():
+        out.append(_fact("possession", "car", v, off, *CAR_QA))  # 'we drive a Volkswagen Golf'
+    elif lemma in ("visit", "book") and user and not neg and (_future(pred) or lemma == "book"):
+        # "I'm visiting my sister in Toronto next month", "we've booked a week in Crete": a trip to come
+        out += [_fact("trip", "user", v, off, "Where are you going?", "You are going to {v}.")
+                for o in pred.children if o.dep_ in ("dobj", "npadvmod") and (lemma == "visit" or o.lower_ in TRIPS)
+                for i in ([o] if o.pos_ == "PROPN" else []) + _preps(o, "in", "to") + _preps(pred, "in", "to")
+                if i.ent_type_ in ("GPE", "LOC") and (v := val(place_value(i)))]
     elif lemma in TRAVEL and user and not neg and (_future(pred) or pred.tag_ in ("VBP", "VBZ") and any(
             c.dep_ in ("npadvmod", "prep") and any(g.ent_type_ == "DATE" for g in c.subtree) and not any(
                 g.lower_ in ("every", "each", "usually", "always") or g.lower_.endswith("days") for g in c.subtree)

@@ -28,8 +28,11 @@ BRAND = r"(?-i:[A-Z][\w-]*(?: [A-Z0-9][\w-]*){0,3})"
 PHRASE = r"[^.!?;:\n]{1,60}?"  # a lazy clause; cut by STOP below
 # Texting's sign-offs end a value too: 'allergic to shellfish fyi', 'barista rn'.
 TAGS = r"(?:rn|tbh|fyi|lol|lmao|btw|atm|imo|imho|haha+|ngl|tho)"
+# When something is done is not part of what is liked: 'painting in my spare time', 'hiking at weekends'.
+WHEN_DONE = (r"in my (?:spare|free|own) time|at (?:the )?weekends?|on (?:the )?weekends?|every (?:day|week|morning|"
+             r"evening|night|weekend|summer|winter)|these days|at the moment|right now|nowadays|now and then")
 STOP = (r"(?=\s*(?:[.!?;:\n()]|[-–—] |$)|,|\s+(?:but|because|since|though|although|when|while|if|so|which|especially|"
-        rf"even)\b|\s+{TAGS}\s*(?:[.!?,;:)]|$))")
+        rf"even|{WHEN_DONE})\b|\s+{TAGS}\s*(?:[.!?,;:)]|$))")
 JOB = r"[a-z][a-z-]*(?: [a-z][a-z-]*){0,3}?"
 JOB_END = rf"(?=\s+(?:at|for|in|with|and|but|since|because|so|who|which|from|now|{TAGS})\b|\s*[.,;:!?)]|\s*$)"
 MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"

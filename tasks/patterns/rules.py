@@ -182,7 +182,9 @@ RULES: dict[str, list[Rule]] = {
              "Your birthday is on {v}."),
         Rule(rf"\bi (?:was born|(?:'ll |will )?turn \d{{1,3}}) on (?P<v>{DATE})", "birthday", "When is your birthday?",
              "Your birthday is on {v}."),
-        Rule(r"\bi was born in (?P<v>\d{4})\b", "birth_year", "What year were you born?", "You were born in {v}."),
+        # 'I was born in 1987', 'I was born on 3rd March 1985', 'Born in 1979, so ...'
+        Rule(r"(?:\bi was |^\W*)born (?:in |on [^.!?\n]{0,25}?)(?P<v>(?:1[89]|20)\d{2})\b", "birth_year",
+             "What year were you born?", "You were born in {v}."),
         # 'before I'm 37' and 'when I'm 40' are not ages.
         Rule(rf"(?<!before )(?<!until )(?<!till )(?<!when )(?<!once )(?<!if )\b{IM}(?: now| actually)? "
              r"(?:not \d{1,3},? but )?(?P<v>\d{1,3})(?= years? old\b| yo\b|\s*[.,!;]|\s*$|\s+(?:and|but|now)\b)",
