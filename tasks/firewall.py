@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from storage.schemas import without_run_id
 from tasks.injections import INJECTION_PATTERNS
 from tasks.secrets import MASK_MARK, MAYBE_SECRET, find_secrets, mask_secrets, secret_spans
-from tasks.text import word_tokens
+from tasks.text import NUMBER_WORDS as NUMBERS, word_tokens
 from tasks.vocabulary import WORD_ALIASES
 
 I = re.IGNORECASE
@@ -136,8 +136,7 @@ class Source:
 ALIASES = WORD_ALIASES
 _NAME_OR_NUMBER = re.compile(r"\b[A-ZÀ-Þ][\w'’-]*|\b\d[\d.,:/-]*")
 _INTERJECTIONS = frozenset("sure okay ok well great also note here so however actually of course indeed".split())
-NUMBER_WORDS = dict(zip("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-                        "fifteen sixteen seventeen eighteen nineteen twenty".split(), map(str, range(21))))
+NUMBER_WORDS = {w: str(n) for w, n in NUMBERS.items() if n <= 20}  # 'three' stands for '3' said (zero to twenty)
 _NUMBERS_SAID = {v: k for k, v in NUMBER_WORDS.items()}
 
 

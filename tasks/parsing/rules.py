@@ -197,8 +197,8 @@ def _place(o) -> Value | None:
     return v
 
 
-def _instrument(who: Who, c, off: int, s0: int = 0) -> Fact:
-    v = Value(c.text, c.idx - s0, c.idx - s0 + len(c.text))
+def _instrument(who: Who, v: Value, off: int) -> Fact:
+    """'You play the {v}.' of the person or a relative."""
     if who.kind == "user":
         return _fact("instrument", "user", v, off, "What instrument do you play?", "You play the {v}.")
     return _fact("instrument", who.subject, v, off, "What instrument does your {w} play?", "Your {w} plays the {v}.",
@@ -235,7 +235,7 @@ def _side_facts(pred, who: Who, off: int) -> list[Fact]:
                 if language(m) and user:
                     out.append(_fact("language_learning", "user", _word(m), off, *LEARN_QA))
                 elif m.lower_ in INSTRUMENTS:
-                    out.append(_instrument(who, m, off))
+                    out.append(_instrument(who, _word(m), off))
         elif o.lower_ == "years" and lemma == "have" and user and pred.tag_ in ("VBP", "VB") and \
                 all(c.dep_ == "nummod" for c in o.children) and \
                 all(c.dep_ in ("nsubj", "dobj", "punct", "aux") for c in pred.children) and \
@@ -466,13 +466,13 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         out += [_fact("education", "user", v, off, "Where did you study?", "You studied at {v}.")
                 for o in _preps(pred, "at") if o.ent_type_ == "ORG" and (v := val(place_value(o)))]
     elif lemma in ("learn", "practise", "practice") and member:  # 'my daughter's learning the violin'
-        out += [_instrument(who, c, off, s0) for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o)
+        out += [_instrument(who, _word(c, s0), off) for o in pred.children if o.dep_ == "dobj" for c in conjuncts(o)
                 if c.lower_ in INSTRUMENTS]
     elif lemma in ("study", "learn", "practise", "practice") and user:
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
                 if c.lower_ in INSTRUMENTS and lemma != "study":  # 'i've been learning piano since lockdown'
-                    out.append(_instrument(who, c, off, s0))
+                    out.append(_instrument(who, _word(c, s0), off))
                 elif language(c) and lemma != "practice" or language(c) and pred.tag_ == "VBG":
                     out.append(_fact("language_learning", "user", _word(c, s0), off, *LEARN_QA))
                 elif lemma == "study" and (v := val(np_value(c))):
@@ -494,11 +494,7 @@ def clause_facts(pred, who: Who, off: int, ctx: Context) -> list[Fact]:
         for o in [c for c in pred.children if c.dep_ == "dobj"]:
             for c in conjuncts(o):
                 if c.lower_ in INSTRUMENTS:
-                    out.append(_fact("instrument", "user", val(np_value(c)), off, "What instrument do you play?",
-                                     "You play the {v}.") if user else
-                               _fact("instrument", who.subject, val(np_value(c)), off,
-                                     "What instrument does your {w} play?", "Your {w} plays the {v}.",
-                                     member=who.name, w=_who_label(who)))
+                    out.append(_instrument(who, val(np_value(c)), off))
                 elif c.lower_ in SPORTS and user:
                     out.append(_fact("sport", "user", val(np_value(c)), off, "What sport do you play?",
                                      "You play {v}."))
@@ -759,8 +755,15 @@ def _about_me(sent) -> list[Fact]:
                 c.dep_ == "poss" and c.lower_ == "name" and any(d.lower_ in ("the", "my") for d in c.children)
                 for c in tok.children) and (v := name_value(tok)):
             out.append(_fact("name", "user", v, 0, *NAME_QA))
-    for tok in sent:
-        if tok.dep_ == "pobj" and tok.head.lower_ == "as" and tok.head.i == sent[0].i and _job(tok) and \
+        elif tok.dep_ == "pobj" and tok.head.lower_ == "as" and tok.lower_ == "old" and \
+                (year := next((c for c in tok.children if c.lower_ in ("year", "years")), None)) is not None and \
+                (num := next((c for c in year.children if c.dep_ == "nummod" and number(c)), None)) is not None:
+            # 'as a 27-year-old': the age in a description of oneself
+            pred = tok.head.head
+            if pred.pos_ in ("VERB", "AUX") and not question(pred) and \
+                    any(c.dep_ == "nsubj" and c.lower_ == "i" for c in pred.children):
+                out += _age(USER, _word(num), 0)
+        elif tok.dep_ == "pobj" and tok.head.lower_ == "as" and tok.head.i == sent[0].i and _job(tok) and \
                 not any(c.lower_ in ("former", "ex", "retired") for c in tok.children):
             # 'As a nurse I work nights, ...': what they are, said on the way to something else
             me = next((c for c in sent if c.dep_ == "nsubj" and c.lower_ == "i"), None)
@@ -773,14 +776,6 @@ def _about_me(sent) -> list[Fact]:
             # 'how do I tell my boss at Unilever ...': where they work
             out += [_fact("workplace", "user", v, 0, *WORK_QA) for o in at.children if o.dep_ == "pobj" and
                     o.pos_ == "PROPN" and o.ent_type_ not in ("DATE", "TIME", "GPE") and (v := place_value(o))]
-    for tok in sent:  # 'as a 27-year-old': the age in a description of oneself
-        if tok.lower_ == "old" and tok.dep_ == "pobj" and tok.head.lower_ == "as" and \
-                (year := next((c for c in tok.children if c.lower_ in ("year", "years")), None)) is not None and \
-                (num := next((c for c in year.children if c.dep_ == "nummod" and number(c)), None)) is not None:
-            pred = tok.head.head
-            if pred.pos_ in ("VERB", "AUX") and not question(pred) and \
-                    any(c.dep_ == "nsubj" and c.lower_ == "i" for c in pred.children):
-                out += _age(USER, _word(num), 0)
     return out
 
 
